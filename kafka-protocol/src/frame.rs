@@ -163,7 +163,7 @@ mod tests {
         encode_request(&mut buf, &header, &body).unwrap();
         #[rustfmt::skip]
         let expected: &[u8] = &[
-            0, 0, 0, 17,          // size
+            0, 0, 0, 18,          // size
             0, 18, 0, 3,          // api key, version
             0, 0, 0, 1,           // correlation id
             0, 2, b'a', b'b',     // client id: classic int16 string even in header v2

@@ -37,6 +37,8 @@ pub mod generated;
 pub mod message;
 pub mod primitives;
 pub mod records;
+#[cfg(test)]
+mod sample;
 pub mod tagged;
 mod uuid;
 

@@ -22,6 +22,8 @@
 mod api_key;
 mod error_code;
 mod kinds;
+#[cfg(test)]
+mod samples;
 
 pub use api_key::ApiKey;
 pub use error_code::ErrorCode;

@@ -16,7 +16,7 @@ fn requests<'a>(selected: &[&'a MessageSpec]) -> Vec<&'a MessageSpec> {
 
 pub fn module(selected: &[&MessageSpec]) -> String {
     let mut out = String::from(
-        "//! Message types generated from Kafka's JSON schemas: one module per message, the API key\n//! table and run-time dispatch enums, and the error codes.\n\n#![allow(clippy::derivable_impls, clippy::manual_range_contains, clippy::bool_comparison, clippy::field_reassign_with_default, clippy::large_enum_variant, clippy::needless_borrow, clippy::nonminimal_bool, clippy::collapsible_if, clippy::collapsible_else_if, clippy::too_many_lines)]\n\nmod api_key;\nmod error_code;\nmod kinds;\n\npub use api_key::ApiKey;\npub use error_code::ErrorCode;\npub use kinds::{RequestKind, ResponseKind};\n\n",
+        "//! Message types generated from Kafka's JSON schemas: one module per message, the API key\n//! table and run-time dispatch enums, and the error codes.\n\n#![allow(clippy::derivable_impls, clippy::manual_range_contains, clippy::bool_comparison, clippy::field_reassign_with_default, clippy::large_enum_variant, clippy::needless_borrow, clippy::nonminimal_bool, clippy::collapsible_if, clippy::collapsible_else_if, clippy::too_many_lines)]\n\nmod api_key;\nmod error_code;\nmod kinds;\n#[cfg(test)]\nmod samples;\n\npub use api_key::ApiKey;\npub use error_code::ErrorCode;\npub use kinds::{RequestKind, ResponseKind};\n\n",
     );
     let mut sorted: Vec<&MessageSpec> = selected.to_vec();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));

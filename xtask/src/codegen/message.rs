@@ -12,8 +12,7 @@ struct StructDef {
     top: bool,
 }
 
-/// Emits the module for `msg`. `response_path` is the path of the response type for requests.
-pub fn emit(msg: &MessageSpec, response_path: Option<&str>) -> Result<String, String> {
+fn collect_structs(msg: &MessageSpec) -> Result<Vec<StructDef>, String> {
     let mut structs: Vec<StructDef> = Vec::new();
     let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
     let common: BTreeMap<&str, &Vec<Field>> =
@@ -51,7 +50,12 @@ pub fn emit(msg: &MessageSpec, response_path: Option<&str>) -> Result<String, St
             structs.push(StructDef { name: s.name.clone(), fields: s.fields.clone(), top: false });
         }
     }
+    Ok(structs)
+}
 
+/// Emits the module for `msg`. `response_path` is the path of the response type for requests.
+pub fn emit(msg: &MessageSpec, response_path: Option<&str>) -> Result<String, String> {
+    let structs = collect_structs(msg)?;
     let mut out = String::new();
     let doc = match msg.kind {
         Kind::Request => format!("{} (API key {}).", msg.name, msg.api_key.unwrap_or(-1)),
@@ -748,4 +752,82 @@ fn uses_ident(code: &str, ident: &str) -> bool {
         let after = plain[i + ident.len()..].chars().next();
         !before.is_some_and(is_id) && !after.is_some_and(is_id)
     })
+}
+
+/// Emits `Sample` impls (random values valid at a version) for every struct of `msg`, used by
+/// the round-trip tests.
+pub fn emit_samples(msg: &MessageSpec, module: &str) -> Result<String, String> {
+    let structs = collect_structs(msg)?;
+    let valid = &msg.valid;
+    let flex = msg.flexible.cond(valid);
+    let mut out = String::new();
+    for s in &structs {
+        let ctx = Ctx { msg, sname: &s.name };
+        let mut body = String::new();
+        for f in &s.fields {
+            let n = snake(&f.name);
+            let reg = ctx.regular(f).cond(valid);
+            let tag = ctx.tagged(f).cond(valid);
+            let cond = match (reg.as_str(), tag.as_str()) {
+                ("false", "false") => continue,
+                ("true", _) | (_, "true") => "true".to_owned(),
+                (r, "false") => r.to_owned(),
+                ("false", t) => t.to_owned(),
+                (r, t) => format!("({r}) || ({t})"),
+            };
+            let expr = sample_expr(&ctx, f, module);
+            if cond == "true" {
+                writeln!(body, "this.{n} = {expr};").unwrap();
+            } else {
+                writeln!(body, "if {cond} {{ this.{n} = {expr}; }}").unwrap();
+            }
+        }
+        if flex != "false" {
+            writeln!(body, "if {flex} {{ this.unknown_tagged_fields = rng.unknown_tags(); }}").unwrap();
+        }
+        let rng = if uses_ident(&body, "rng") { "rng" } else { "_rng" };
+        let version = if uses_ident(&body, "version") { "version" } else { "_version" };
+        let mutability = if body.is_empty() { "" } else { "mut " };
+        writeln!(
+            out,
+            "impl Sample for super::{module}::{} {{\n    fn sample({rng}: &mut Rng, {version}: i16) -> Self {{\n        let {mutability}this = Self::default();\n{body}        this\n    }}\n}}\n",
+            s.name
+        )
+        .unwrap();
+    }
+    Ok(out)
+}
+
+fn sample_value(t: &Type, module: &str) -> String {
+    match t {
+        Type::Bool => "rng.bool()".into(),
+        Type::Int8 => "rng.next() as i8".into(),
+        Type::Int16 => "rng.next() as i16".into(),
+        Type::Uint16 => "rng.next() as u16".into(),
+        Type::Int32 => "rng.next() as i32".into(),
+        Type::Uint32 => "rng.next() as u32".into(),
+        Type::Int64 => "rng.next() as i64".into(),
+        Type::Float64 => "rng.f64()".into(),
+        Type::Uuid => "rng.uuid()".into(),
+        Type::String => "rng.string()".into(),
+        Type::Bytes | Type::Records => "rng.bytes()".into(),
+        Type::Struct(n) => format!("<super::{module}::{n} as Sample>::sample(rng, version)"),
+        Type::Array(e) => {
+            let elem = sample_value(e, module);
+            format!("(0..rng.below(3)).map(|_| {elem}).collect::<Vec<_>>()")
+        }
+    }
+}
+
+fn sample_expr(ctx: &Ctx<'_>, f: &Field, module: &str) -> String {
+    let v = sample_value(&f.ty, module);
+    if !nullable_any(f) {
+        return v;
+    }
+    let null_cond = ctx.null_cond(f);
+    if null_cond == "false" {
+        format!("Some({v})")
+    } else {
+        format!("if ({null_cond}) && rng.one_in(4) {{ None }} else {{ Some({v}) }}")
+    }
 }

@@ -70,6 +70,25 @@ pub fn run(dir: &Path, shown: &str, out_dir: &Path, check: bool) -> Result<(), S
         let code = message::emit(s, resp_path.as_deref())?;
         files.insert(format!("{}.rs", names::snake(&s.name)), format!("{header}{code}"));
     }
+    let mut samples = String::from(
+        "//! Random values of every generated message for the round-trip tests (test builds only).\n\nuse crate::sample::{Rng, Sample};\n\n",
+    );
+    let mut sorted = selected.clone();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    for s in &sorted {
+        samples.push_str(&message::emit_samples(s, &names::snake(&s.name))?);
+    }
+    samples.push_str("/// One round-trip test per message, each at every version.\nmod round_trip {\n");
+    for (i, s) in sorted.iter().enumerate() {
+        samples.push_str(&format!(
+            "    #[test]\n    fn {}() {{\n        crate::sample::check::<super::super::{}>({});\n    }}\n",
+            names::snake(&s.name),
+            s.name,
+            0x5eed_0000u64 + i as u64
+        ));
+    }
+    samples.push_str("}\n");
+    files.insert("samples.rs".into(), format!("{header}{samples}"));
     files.insert("api_key.rs".into(), format!("{header}{}", index::api_key(&selected, &responses)?));
     files.insert("kinds.rs".into(), format!("{header}{}", index::kinds(&selected, &responses)));
     let tsv_path = dir.join("error-codes.tsv");
