@@ -5,7 +5,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::{
     ApiKey, Decodable, Encodable, Error, Request, RequestHeader, RequestKind, Response, ResponseHeader,
-    Result,
+    ResponseKind, Result,
 };
 
 /// Default cap on a frame's size: Kafka's `socket.request.max.bytes` default (100 MiB).
@@ -89,6 +89,34 @@ pub fn encode_response<R: Response>(
     header.encode(buf, R::header_version(version))?;
     body.encode(buf, version)?;
     put_size_prefix(buf, start, R::NAME)
+}
+
+/// Appends a whole response frame for a run-time-typed body (as a broker dispatching on the
+/// API key produces it).
+pub fn encode_response_kind(
+    buf: &mut BytesMut,
+    correlation_id: i32,
+    version: i16,
+    body: &ResponseKind,
+) -> Result<()> {
+    let api = body.api_key();
+    let start = buf.len();
+    buf.put_i32(0);
+    let header = ResponseHeader { correlation_id, ..Default::default() };
+    header.encode(buf, response_header_version(api, version))?;
+    body.encode(buf, version)?;
+    put_size_prefix(buf, start, api.name())
+}
+
+/// Decodes a response frame body for a run-time-typed API.
+pub fn decode_response_kind(
+    mut frame: Bytes,
+    api: ApiKey,
+    version: i16,
+) -> Result<(ResponseHeader, ResponseKind)> {
+    let header = ResponseHeader::decode(&mut frame, response_header_version(api, version))?;
+    let body = ResponseKind::decode(api, &mut frame, version)?;
+    finish((header, body), &frame, api.name())
 }
 
 fn finish<T>(value: T, rest: &Bytes, at: &'static str) -> Result<T> {
