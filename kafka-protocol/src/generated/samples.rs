@@ -3693,7 +3693,7 @@ impl Sample for super::join_group_response::JoinGroupResponseMember {
 }
 
 impl Sample for super::k_raft_version_record::KRaftVersionRecord {
-    fn sample(rng: &mut Rng, version: i16) -> Self {
+    fn sample(rng: &mut Rng, _version: i16) -> Self {
         let mut this = Self::default();
         this.version = rng.next() as i16;
         this.k_raft_version = rng.next() as i16;
@@ -5762,7 +5762,7 @@ impl Sample for super::share_group_heartbeat_response::TopicPartitions {
 }
 
 impl Sample for super::snapshot_footer_record::SnapshotFooterRecord {
-    fn sample(rng: &mut Rng, version: i16) -> Self {
+    fn sample(rng: &mut Rng, _version: i16) -> Self {
         let mut this = Self::default();
         this.version = rng.next() as i16;
         if true {
@@ -5773,7 +5773,7 @@ impl Sample for super::snapshot_footer_record::SnapshotFooterRecord {
 }
 
 impl Sample for super::snapshot_header_record::SnapshotHeaderRecord {
-    fn sample(rng: &mut Rng, version: i16) -> Self {
+    fn sample(rng: &mut Rng, _version: i16) -> Self {
         let mut this = Self::default();
         this.version = rng.next() as i16;
         this.last_contained_log_timestamp = rng.next() as i64;

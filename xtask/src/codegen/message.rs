@@ -750,7 +750,7 @@ fn uses_ident(code: &str, ident: &str) -> bool {
     plain.match_indices(ident).any(|(i, _)| {
         let before = plain[..i].chars().next_back();
         let after = plain[i + ident.len()..].chars().next();
-        !before.is_some_and(is_id) && !after.is_some_and(is_id)
+        !before.is_some_and(|c| is_id(c) || c == '.') && !after.is_some_and(is_id)
     })
 }
 
