@@ -6,5 +6,39 @@
 //!
 //! # Layout
 //!
-//! Not built yet: this crate is an empty placeholder until the client-runtime issue lands.
+//! - `error.rs`: [`Error`] (one `#[non_exhaustive]` enum, `is_retriable()`), [`BrokerRef`].
+//! - `backoff.rs`: [`ExponentialBackoff`] (KIP-580: exponential with ±20% jitter).
+//! - `config/`: [`ClientConfig`] and its builder; `def.rs` the [`ConfigDef`] key table and
+//!   parser the producer/consumer/admin configs extend; `keys.rs` the shared keys and
+//!   their docs (rendered in [`config`]); `properties.rs` `.properties` text; `suggest.rs`
+//!   "did you mean" by edit distance.
+//! - `conn/`: one broker [`Connection`]: `transport.rs` (pluggable setup stages: [`Transport`],
+//!   [`Authenticator`]), `handshake.rs` (sans-IO ApiVersions negotiation), `versions.rs`
+//!   (per-API versions), `inflight.rs` (correlation ids), `io.rs` (reader/writer tasks).
+//! - `pool.rs`: [`NetworkClient`], connections per (broker, [`Purpose`]) with reconnect backoff
+//!   and growing setup timeouts; `bootstrap.rs` bootstrap nodes.
+//! - `metadata/`: `cache.rs` the pure [`MetadataCache`] (leader-epoch rules), `mod.rs` the
+//!   refreshing [`Metadata`] handle (max age, on-demand, backoff, rebootstrap, waiters).
+//! - `coordinator.rs`: [`CoordinatorLookup`] (FindCoordinator, batched v4+ or single v0–3).
+//!
 //! Wire encoding lives in [`kafka_protocol`].
+
+pub mod backoff;
+pub mod bootstrap;
+pub mod config;
+pub mod conn;
+pub mod coordinator;
+pub mod error;
+pub mod metadata;
+pub mod pool;
+
+#[cfg(test)]
+mod test_support;
+
+pub use backoff::ExponentialBackoff;
+pub use config::{ClientConfig, ConfigDef};
+pub use conn::{Authenticator, Connection, Transport};
+pub use coordinator::{CoordinatorLookup, CoordinatorType};
+pub use error::{BrokerRef, Error, Result};
+pub use metadata::{Metadata, MetadataCache};
+pub use pool::{NetworkClient, Purpose};
