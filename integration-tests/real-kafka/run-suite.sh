@@ -6,7 +6,7 @@
 #
 # --brokers 1,3 runs COMMAND against a 1-node cluster and then a fresh 3-node one (default: 1).
 # COMMAND defaults to `cargo test -p integration-tests -- --test-threads=1` and runs from the
-# repository root with KAFKA_BOOTSTRAP=127.0.0.1:PORT[,...] and KAFKA_CLUSTER_DIR (so a test can
+# repository root with KAFKA_BOOTSTRAP=127.0.0.1:PORT[,...], KAFKA_BROKERS=N and KAFKA_CLUSTER_DIR (so a test can
 # call `kafka.sh kill-broker N` / `restart-broker N` on the same cluster). The exit status is
 # the first failing run's, else 0. Logs of a failed run are kept and their folder printed.
 # Everything kafka.sh reads from the environment (KAFKA_VERSION, KAFKA_CACHE_DIR, ...) applies.
@@ -85,7 +85,7 @@ for brokers in "${size_list[@]}"; do
     # In the background so that a signal to this script is handled at once (bash runs traps
     # only between foreground commands); stdin stays the terminal's.
     status=0
-    (cd "$REPO_ROOT" && KAFKA_BOOTSTRAP="$bootstrap" KAFKA_CLUSTER_DIR="$CLUSTER_DIR" exec "${command[@]}") <&0 &
+    (cd "$REPO_ROOT" && KAFKA_BOOTSTRAP="$bootstrap" KAFKA_BROKERS="$brokers" KAFKA_CLUSTER_DIR="$CLUSTER_DIR" exec "${command[@]}") <&0 &
     CHILD=$!
     wait "$CHILD" || status=$?
     CHILD=""

@@ -269,6 +269,13 @@ fn usable(api: ApiKey, range: VersionRange) -> VersionRange {
     }
 }
 
+/// Whether our codec knows `api` only at versions its schema marks unstable (the share-group
+/// APIs were early access at v0 in the schemas we generate from, and Kafka 4.1+ serves them
+/// from v1): such an API cannot overlap a newer broker, and is reported, not failed.
+fn early_access_only(api: ApiKey) -> bool {
+    api.latest_version_unstable() && api.versions().min == api.versions().max
+}
+
 fn all_versions(range: VersionRange) -> impl Iterator<Item = i16> {
     range.min..=range.max
 }
@@ -495,13 +502,21 @@ async fn api_versions_overlap_ours_at_every_version() {
     let mut known = 0;
     let mut unknown = Vec::new();
     let mut disjoint = Vec::new();
+    let mut early = Vec::new();
     for (&key, theirs) in &versions {
         let Some(api) = ApiKey::from_key(key) else {
             unknown.push(format!("{key} {}..{}", theirs.min, theirs.max));
             continue;
         };
         known += 1;
-        if api.versions().intersect(theirs).is_none() {
+        if api.versions().intersect(theirs).is_none() && early_access_only(api) {
+            early.push(format!(
+                "{api:?} (ours v{}, broker v{}..v{})",
+                api.versions().max,
+                theirs.min,
+                theirs.max
+            ));
+        } else if api.versions().intersect(theirs).is_none() {
             disjoint.push(format!(
                 "{api:?}: the broker supports v{}..v{}, we support v{}..v{}",
                 theirs.min,
@@ -516,6 +531,7 @@ async fn api_versions_overlap_ours_at_every_version() {
         versions.len(),
         unknown.join(", ")
     );
+    eprintln!("known only at early-access versions, so not compared: [{}]", early.join(", "));
     assert!(known >= 40, "only {known} APIs in common: is this a Kafka 4.x broker?");
     assert!(disjoint.is_empty(), "APIs with no common version:\n{}", disjoint.join("\n"));
 
@@ -664,6 +680,10 @@ async fn every_common_api_round_trips_at_lowest_and_highest_common_version() {
     for (&key, theirs) in &versions {
         let Some(api) = ApiKey::from_key(key) else { continue };
         let Some(range) = api.versions().intersect(theirs).map(|r| usable(api, r)) else {
+            if early_access_only(api) {
+                eprintln!("not probed: {api:?} is known to our codec only at an early-access version");
+                continue;
+            }
             failures
                 .push(format!("{api:?}: no common version (ours {:?}, broker {theirs:?})", api.versions()));
             continue;
