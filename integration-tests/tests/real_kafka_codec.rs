@@ -1184,7 +1184,19 @@ async fn record_batches_with_every_codec_round_trip_through_kafka() {
             }],
             ..Default::default()
         };
-        let resp = conn.call(produce_version, &produce).await;
+        // A new partition's leader may not have applied the metadata that makes it leader
+        // yet (other brokers can be ahead): Kafka answers NOT_LEADER_OR_FOLLOWER, clients retry.
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        let resp = loop {
+            let resp = conn.call(produce_version, &produce).await;
+            let code = resp.responses[0].partition_responses[0].error_code;
+            let settling = code == ErrorCode::NotLeaderOrFollower.code()
+                || code == ErrorCode::UnknownTopicOrPartition.code();
+            if !settling || Instant::now() > deadline {
+                break resp;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let p = &resp.responses[0].partition_responses[0];
         assert_code(
             p.error_code,
