@@ -80,6 +80,14 @@ impl RecordBatchBuilder {
         }
     }
 
+    /// A builder whose record buffer starts with room for `capacity` bytes of encoded records
+    /// (a producer passes `batch.size`), so appends do not regrow it.
+    pub fn with_capacity(compression: Compression, capacity: usize) -> Self {
+        let mut b = Self::new(compression);
+        b.records.reserve(capacity);
+        b
+    }
+
     /// The offset of the first record (a producer writes 0; the broker assigns offsets).
     pub fn base_offset(&mut self, base_offset: i64) -> &mut Self {
         self.base_offset = base_offset;

@@ -505,3 +505,22 @@ proptest! {
         prop_assert_eq!(rs.len(), records.len() + 1 + 1 + 2);
     }
 }
+
+#[test]
+fn with_capacity_builds_the_same_bytes_as_new() {
+    for codec in
+        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd]
+    {
+        let (mut a, mut b) = (RecordBatchBuilder::new(codec), RecordBatchBuilder::with_capacity(codec, 4096));
+        for i in 0..50i64 {
+            let v = format!("value-{i}");
+            a.append(1000 + i, Some(b"k"), Some(v.as_bytes()), &[("h", None)]).unwrap();
+            b.append(1000 + i, Some(b"k"), Some(v.as_bytes()), &[("h", None)]).unwrap();
+        }
+        let (mut x, mut y) = (BytesMut::new(), BytesMut::new());
+        a.build(&mut x).unwrap();
+        b.build(&mut y).unwrap();
+        assert_eq!(x, y, "{codec:?}");
+        assert_eq!(a.estimated_size(), b.estimated_size());
+    }
+}

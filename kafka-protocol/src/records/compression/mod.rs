@@ -168,23 +168,50 @@ pub(crate) fn decompress_inner(
             input.to_vec()
         }
         Compression::Gzip => {
-            read_capped(codec, flate2::read::MultiGzDecoder::new(input), input.len(), limit)?
+            read_capped(codec, flate2::read::MultiGzDecoder::new(input), gzip_size_hint(input), limit)?
         }
         Compression::Snappy => snappy::decompress(input, limit)?,
         Compression::Lz4 => lz4::decompress_frame(input, limit, lz4_ignore_header_checksum)?,
         Compression::Zstd => {
             let dec =
                 zstd::stream::read::Decoder::with_buffer(input).map_err(|e| decompress_err(codec, e))?;
-            read_capped(codec, dec, input.len(), limit)?
+            read_capped(codec, dec, zstd_size_hint(input), limit)?
         }
     };
     Ok(Bytes::from(out))
 }
 
+/// The most output a hint may reserve up front; larger outputs grow as data arrives.
+const MAX_RESERVE: usize = 8 << 20;
+
+/// The decompressed size a gzip stream announces in its trailer (ISIZE, the size modulo
+/// 2^32 of its last member), bounded by deflate's best ratio (1032:1) so a forged trailer
+/// cannot reserve more than the input could produce; else a guess of 4× the input.
+fn gzip_size_hint(input: &[u8]) -> usize {
+    match input.len().checked_sub(4).map(|at| &input[at..]) {
+        Some(t) if input.len() >= 18 => {
+            let isize = u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize;
+            isize.min(input.len().saturating_mul(1032))
+        }
+        _ => input.len().saturating_mul(4),
+    }
+}
+
+/// The content size a zstd frame header announces (the producer side writes it), else 4× the
+/// input. Only a reservation: the output is still read under the cap.
+fn zstd_size_hint(input: &[u8]) -> usize {
+    match zstd::zstd_safe::get_frame_content_size(input) {
+        Ok(Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => input.len().saturating_mul(4),
+    }
+}
+
 /// Reads a decoder to its end, never holding more than `limit + 1` bytes of output.
-fn read_capped(codec: Compression, reader: impl Read, input_len: usize, limit: usize) -> Result<Vec<u8>> {
-    // A first guess at the size (ratios of 4 are common); the vector grows as data arrives.
-    let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(limit.saturating_add(1)).min(1 << 20));
+/// `size_hint` (the expected output size) only sizes the first reservation.
+fn read_capped(codec: Compression, reader: impl Read, size_hint: usize, limit: usize) -> Result<Vec<u8>> {
+    // One spare byte so that a stream of exactly the hinted size ends without regrowing.
+    let reserve = size_hint.saturating_add(1).min(limit.saturating_add(1)).min(MAX_RESERVE);
+    let mut out = Vec::with_capacity(reserve);
     reader
         .take((limit as u64).saturating_add(1))
         .read_to_end(&mut out)
