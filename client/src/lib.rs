@@ -19,6 +19,7 @@
 //!   and growing setup timeouts; `bootstrap.rs` bootstrap nodes.
 //! - `metadata/`: `cache.rs` the pure [`MetadataCache`] (leader-epoch rules), `mod.rs` the
 //!   refreshing [`Metadata`] handle (max age, on-demand, backoff, rebootstrap, waiters).
+//! - `metrics.rs`: [`ClientMetrics`], per-broker request/byte/latency/connection counters.
 //! - `coordinator.rs`: [`CoordinatorLookup`] (FindCoordinator, batched v4+ or single v0–3).
 //!
 //! Wire encoding lives in [`kafka_protocol`].
@@ -30,6 +31,7 @@ pub mod conn;
 pub mod coordinator;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub mod pool;
 
 #[cfg(test)]
@@ -41,4 +43,5 @@ pub use conn::{Authenticator, Connection, Transport};
 pub use coordinator::{CoordinatorLookup, CoordinatorType};
 pub use error::{BrokerRef, Error, Result};
 pub use metadata::{Metadata, MetadataCache};
+pub use metrics::{BrokerMetrics, ClientMetrics};
 pub use pool::{NetworkClient, Purpose};

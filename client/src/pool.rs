@@ -23,6 +23,7 @@ use crate::{
     config::ClientConfig,
     conn::{Authenticator, Connection, ConnectionOptions, NoAuth, RequestOptions, TcpTransport, Transport},
     error::{BrokerRef, Error, Result},
+    metrics::ClientMetrics,
 };
 
 /// What a connection carries. Separate connections per purpose keep a long JoinGroup or fetch
@@ -70,6 +71,7 @@ struct PoolInner {
     setup_timeout: ExponentialBackoff,
     nodes: Mutex<Nodes>,
     slots: Mutex<HashMap<(i32, Purpose), SharedSlot>>,
+    metrics: ClientMetrics,
 }
 
 /// The broker pool (Java's `NetworkClient`). Cheap to clone.
@@ -115,10 +117,17 @@ impl NetworkClient {
                 auth,
                 nodes: Mutex::default(),
                 slots: Mutex::default(),
+                metrics: ClientMetrics::default(),
             }),
         };
         pool.rebootstrap();
         pool
+    }
+
+    /// Per-broker network counters: requests, responses, failures, bytes in and out, request
+    /// latency and connection churn (Java's `NetworkClient` metrics).
+    pub fn metrics(&self) -> &ClientMetrics {
+        &self.inner.metrics
     }
 
     /// The configuration.
@@ -258,8 +267,11 @@ impl NetworkClient {
         let broker = BrokerRef { id: node, addr };
         let mut opts = self.inner.opts.clone();
         opts.setup_timeout = self.inner.setup_timeout.backoff(failures);
+        let counters = self.inner.metrics.broker(node);
+        opts.counters = Some(counters.clone());
         let result =
             Connection::connect(broker.clone(), &*self.inner.transport, &*self.inner.auth, &opts).await;
+        counters.connect_attempt(result.is_ok());
         let mut nodes = lock(&self.inner.nodes);
         let h = nodes.health.entry(node).or_default();
         match result {
@@ -348,6 +360,28 @@ mod tests {
         assert!(!f.is_closed());
         pool.connection(-1, Purpose::Produce).await.unwrap();
         assert_eq!(t.connects.load(Ordering::SeqCst), 4, "a dead connection is replaced");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_count_requests_bytes_and_connections_per_node() {
+        let t = MemTransport::new(serve);
+        t.refuse.lock().unwrap().push("b:2".into());
+        let pool = NetworkClient::with_stages(config(&["a:1", "b:2"]), Arc::new(t.clone()), Arc::new(NoAuth));
+        for _ in 0..3 {
+            pool.send(-1, Purpose::Admin, &MetadataRequest::default()).await.unwrap();
+        }
+        assert!(pool.connection(-2, Purpose::Admin).await.is_err());
+        pool.connection(-1, Purpose::Admin).await.unwrap().close();
+
+        let m = pool.metrics().snapshot();
+        let a = &m[&-1];
+        // the ApiVersions handshake plus three Metadata requests
+        assert_eq!((a.requests, a.responses, a.failed_requests), (4, 4, 0), "{a:?}");
+        assert!(a.bytes_sent > 4 * 4 && a.bytes_received > 4 * 4, "{a:?}");
+        assert!(a.request_latency_avg.is_some());
+        assert_eq!((a.connections_created, a.connections_closed), (1, 1));
+        assert_eq!((m[&-2].connections_created, m[&-2].connection_failures), (0, 1));
+        assert_eq!(pool.metrics().total().requests, 4);
     }
 
     #[tokio::test(start_paused = true)]

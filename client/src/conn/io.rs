@@ -34,6 +34,7 @@ use super::{
     transport::BoxStream,
 };
 use crate::error::{BrokerRef, Error, Result};
+use crate::metrics::BrokerCounters;
 
 #[derive(Debug)]
 struct ConnState {
@@ -45,6 +46,7 @@ struct ConnState {
 #[derive(Debug)]
 struct Shared {
     broker: BrokerRef,
+    counters: Option<Arc<BrokerCounters>>,
     state: Mutex<ConnState>,
     tasks: Mutex<Vec<AbortHandle>>,
 }
@@ -64,6 +66,9 @@ impl Shared {
             tracing::debug!(broker = %self.broker, reason = %err, "connection closed");
             st.inflight.fail_all(&err);
             st.closed = Some(err);
+        }
+        if let Some(c) = &self.counters {
+            c.connection_closed();
         }
         for t in self.tasks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             t.abort();
@@ -124,10 +129,12 @@ impl Shared {
 }
 
 /// Options for the I/O tasks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct IoOptions {
     pub(crate) max_frame_size: usize,
     pub(crate) max_idle: Option<Duration>,
+    /// Where this connection counts requests, bytes and latency (see `metrics.rs`).
+    pub(crate) counters: Option<Arc<BrokerCounters>>,
 }
 
 /// A pipelined, correlation-matched frame channel over one byte stream.
@@ -175,6 +182,7 @@ impl Pipeline {
         let (rd, wr) = tokio::io::split(stream);
         let shared = Arc::new(Shared {
             broker,
+            counters: opts.counters.clone(),
             state: Mutex::new(ConnState {
                 inflight: InFlight::default(),
                 closed: None,
@@ -241,12 +249,23 @@ impl Pipeline {
             }
         };
         tracing::trace!(api = api.name(), correlation_id = id, bytes = frame.len(), "request");
+        let (sent_at, bytes) = (Instant::now(), frame.len());
         if self.writer.send(frame).is_err() {
             guard.armed = false;
             return Err(self.closed_error());
         }
+        let counters = self.shared.counters.as_deref();
+        if let Some(c) = counters {
+            c.request_sent(bytes);
+        }
         let result = tokio::time::timeout(timeout, rx).await;
         guard.armed = false;
+        if let Some(c) = counters {
+            match &result {
+                Ok(Ok(Ok(_))) => c.response(sent_at.elapsed()),
+                _ => c.request_failed(),
+            }
+        }
         match result {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(self.closed_error()),
@@ -278,7 +297,12 @@ impl Pipeline {
             st.inflight.next_correlation_id()
         };
         let frame = encode(id)?.freeze();
-        self.writer.send(frame).map_err(|_| self.closed_error())
+        let bytes = frame.len();
+        self.writer.send(frame).map_err(|_| self.closed_error())?;
+        if let Some(c) = &self.shared.counters {
+            c.request_sent(bytes);
+        }
+        Ok(())
     }
 
     fn closed_error(&self) -> Error {
@@ -313,6 +337,9 @@ async fn read_frames(mut rd: ReadHalf<BoxStream>, shared: &Shared, opts: IoOptio
                 break;
             }
             buf.advance(4);
+            if let Some(c) = &shared.counters {
+                c.frame_received(4 + len);
+            }
             if let Err(e) = shared.dispatch(buf.split_to(len).freeze()) {
                 return Some(e);
             }

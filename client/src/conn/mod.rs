@@ -33,6 +33,7 @@ use self::io::{IoOptions, Pipeline};
 use crate::{
     config::{ClientConfig, split_host_port},
     error::{BrokerRef, Error, Result},
+    metrics::BrokerCounters,
 };
 
 /// The software name sent in ApiVersions v3+ (`client.software.name`).
@@ -53,6 +54,8 @@ pub struct ConnectionOptions {
     pub max_idle: Option<Duration>,
     /// Largest response frame accepted (the frame-size guard).
     pub max_frame_size: usize,
+    /// Where the connection counts requests, bytes and latency; the pool sets its node's.
+    pub counters: Option<Arc<BrokerCounters>>,
 }
 
 impl ConnectionOptions {
@@ -64,6 +67,7 @@ impl ConnectionOptions {
             setup_timeout: config.socket_connection_setup_timeout,
             max_idle: config.connections_max_idle,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            counters: None,
         }
     }
 }
@@ -115,7 +119,11 @@ impl Connection {
             let (host, port) = split_host_port(&broker.addr)
                 .map_err(|m| Error::config("broker address", format!("{}: {m}", broker.addr)))?;
             let stream = transport.connect(&broker, &host, port).await?;
-            let io = IoOptions { max_frame_size: opts.max_frame_size, max_idle: opts.max_idle };
+            let io = IoOptions {
+                max_frame_size: opts.max_frame_size,
+                max_idle: opts.max_idle,
+                counters: opts.counters.clone(),
+            };
             let pipeline = Pipeline::spawn(stream, broker.clone(), io, tracing::Span::current());
             let versions = negotiate(&pipeline, &opts.client_id, opts.request_timeout).await?;
             let conn = Connection {

@@ -21,6 +21,7 @@ fn opts() -> ConnectionOptions {
         setup_timeout: Duration::from_secs(10),
         max_idle: None,
         max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        counters: None,
     }
 }
 
