@@ -168,3 +168,114 @@ async fn produce_and_fetch_round_trip_pipelined_with_metrics() {
     assert!(l.requests >= 22 && l.responses >= 22, "{l:?}");
     assert!(l.bytes_sent > 20 * 100 && l.bytes_received > 1000, "{l:?}");
 }
+
+/// Real-only: `kill -9` the leader of a replicated partition; the client's metadata moves to
+/// the new leader and acknowledged (acks=all) records survive.
+#[tokio::test]
+async fn leader_killed_with_kill_9_fails_over_without_losing_acknowledged_records() {
+    let Some(t) = target(3).await else { return };
+    let Some(bootstrap) = t.real_only("leader failover after kill -9") else { return };
+    let cluster_dir = std::env::var("KAFKA_CLUSTER_DIR").expect("run-suite.sh sets KAFKA_CLUSTER_DIR");
+    let kafka_sh = concat!(env!("CARGO_MANIFEST_DIR"), "/real-kafka/kafka.sh");
+    let pool = client(bootstrap);
+    let meta = Metadata::new(pool.clone(), false);
+    let topic = unique_topic("it-failover");
+    create_topic(&pool, &meta, &topic, 1).await;
+    let tm = meta.wait_for_topic(&topic, WAIT).await.unwrap();
+    assert_eq!(tm.partitions[&0].replicas.len(), 3, "replicated on every broker: {tm:?}");
+    let old_leader = tm.partitions[&0].leader.unwrap();
+
+    let produce_to = |leader: i32, value: &'static str| {
+        let pool = pool.clone();
+        let topic = topic.clone();
+        async move {
+            let mut b = RecordBatchBuilder::new(Compression::None);
+            b.append(1_700_000_000_000, None, Some(value.as_bytes()), &[]).unwrap();
+            let mut batch = BytesMut::new();
+            b.build(&mut batch).unwrap();
+            let req = ProduceRequest {
+                acks: -1,
+                timeout_ms: 10_000,
+                topic_data: vec![TopicProduceData {
+                    name: topic,
+                    partition_data: vec![PartitionProduceData {
+                        index: 0,
+                        records: Some(batch.freeze()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let resp = pool.send(leader, Purpose::Produce, &req).await?;
+            let p = &resp.responses[0].partition_responses[0];
+            Ok::<_, kafka_client::Error>((ErrorCode::from(p.error_code), p.base_offset))
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match produce_to(old_leader, "before").await {
+            Ok((ErrorCode::None, offset)) => {
+                assert_eq!(offset, 0);
+                break;
+            }
+            other if tokio::time::Instant::now() < deadline => {
+                eprintln!("first produce: {other:?}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("first produce never succeeded: {other:?}"),
+        }
+    }
+
+    let status = std::process::Command::new(kafka_sh)
+        .args(["kill-broker", &old_leader.to_string(), "--dir", &cluster_dir])
+        .status()
+        .expect("running kafka.sh");
+    assert!(status.success(), "kafka.sh kill-broker {old_leader}");
+
+    // the client finds the new leader through metadata and produces there
+    let mut new_leader = None;
+    while tokio::time::Instant::now() < deadline {
+        let snap = meta.refresh(WAIT).await.unwrap();
+        if let Some(l) = snap.partition(&topic, 0).and_then(|p| p.leader).filter(|l| *l != old_leader) {
+            if let Ok((ErrorCode::None, offset)) = produce_to(l, "after").await {
+                assert_eq!(offset, 1, "the acknowledged record kept its offset");
+                new_leader = Some(l);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let new_leader = new_leader.expect("a new leader took over within 60 s");
+
+    let fetch = FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 100,
+        max_bytes: 1 << 20,
+        topics: vec![FetchTopic {
+            topic: topic.clone(),
+            topic_id: tm.topic_id,
+            partitions: vec![FetchPartition {
+                partition: 0,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = pool.send(new_leader, Purpose::Fetch, &fetch).await.unwrap();
+    let p = &resp.responses[0].partitions[0];
+    let values: Vec<String> = decode_batches(p.records.clone().unwrap(), &DecodeOptions::default())
+        .flat_map(|b| {
+            b.unwrap().records().map(|r| String::from_utf8(r.unwrap().value.unwrap().to_vec()).unwrap())
+        })
+        .collect();
+    assert_eq!(values, ["before", "after"]);
+
+    let status = std::process::Command::new(kafka_sh)
+        .args(["restart-broker", &old_leader.to_string(), "--dir", &cluster_dir])
+        .status()
+        .expect("running kafka.sh");
+    assert!(status.success(), "kafka.sh restart-broker {old_leader}");
+}
