@@ -1,9 +1,53 @@
 //! # kafka-producer
 //!
-//! The Kafka producer: `RecordAccumulator` with a bounded `BufferPool`, a `Sender` task with up
-//! to five requests in flight per partition, Java-compatible partitioning, idempotence and
-//! transactions.
+//! The Kafka producer, after the Java `KafkaProducer` (Kafka 4.x): records are partitioned
+//! and appended to per-partition batches on the caller's task (no task spawn, channel hop or
+//! shared lock per record), and one sender task per producer sends ready batches to the
+//! partition leaders with up to `max.in.flight.requests.per.connection` requests in flight,
+//! retries within `delivery.timeout.ms`, and idempotence (producer id + sequence numbers).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), kafka_producer::Error> {
+//! use kafka_producer::{Producer, ProducerRecord};
+//! let producer = Producer::from_pairs([("bootstrap.servers", "127.0.0.1:9092"), ("linger.ms", "5")])?;
+//! let meta = producer.send(ProducerRecord::new("orders").key("k").value("v")).await?;
+//! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
+//! producer.send(ProducerRecord::new("orders").value("fire and forget")); // not awaited: still sent
+//! producer.close(std::time::Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Layout
 //!
-//! Not built yet: this crate is an empty placeholder until the producer issue lands.
+//! - `config.rs`: [`ProducerConfig`] (every key with its Java name and default, in its docs).
+//! - `record.rs`: [`ProducerRecord`], [`RecordMetadata`], [`Serializer`] and built-ins.
+//! - `partitioner.rs`: [`Partitioner`], Java's murmur2 key mapping, the sticky partitioner.
+//! - `accumulator.rs`: `RecordAccumulator`, `BufferPool`, `ProducerBatch`, the per-batch
+//!   `Completion` that every record future of a batch shares.
+//! - `sender.rs`: the sender task (drain, in-flight limits, retries, idempotence state).
+//! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory.
+//! - `error.rs`: [`Error`] with `is_retriable()`.
+//!
+//! # Not yet
+//!
+//! Transactions (`transactional.id` is rejected), interceptors and per-record callbacks
+//! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
+//! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
+//! With idempotence on, each partition has one batch in flight at a time (ordering is kept
+//! without Java's in-flight sequence reordering); different partitions still pipeline.
+
+mod accumulator;
+pub mod config;
+mod error;
+pub mod partitioner;
+mod producer;
+mod record;
+mod sender;
+
+pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
+pub use error::{Error, Result};
+pub use partitioner::{Partitioner, PartitionerContext};
+pub use producer::{DeliveryFuture, Producer, ProducerMetrics};
+pub use record::{
+    BytesSerializer, IntSerializer, ProducerRecord, RecordMetadata, Serializer, StringSerializer,
+};

@@ -1,0 +1,122 @@
+//! The producer's error type.
+
+use std::time::Duration;
+
+use kafka_protocol::ErrorCode;
+
+/// Everything a send, flush or close can fail with. Errors name the topic and partition.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration key is missing, malformed or conflicts with another.
+    #[error("invalid producer configuration: {0}")]
+    Config(String),
+    /// From the client runtime (connections, metadata).
+    #[error(transparent)]
+    Client(#[from] kafka_client::Error),
+    /// The broker rejected a batch.
+    #[error("{topic}-{partition}: the broker answered {code:?}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The broker's error code.
+        code: ErrorCode,
+        /// The broker's message, if any.
+        message: Option<String>,
+    },
+    /// A record was not acknowledged within `delivery.timeout.ms`.
+    #[error("{topic}-{partition}: record expired after {elapsed:?} (delivery.timeout.ms){}", last.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    DeliveryTimeout {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Time since the record was appended.
+        elapsed: Duration,
+        /// The last retriable error seen, if any.
+        last: Option<String>,
+    },
+    /// Metadata for the topic, or buffer space, was not available within `max.block.ms`.
+    #[error("topic {topic}: {what} not available within max.block.ms ({timeout:?})")]
+    MaxBlock {
+        /// Topic.
+        topic: String,
+        /// What was waited for.
+        what: &'static str,
+        /// `max.block.ms`.
+        timeout: Duration,
+    },
+    /// The topic does not exist (and was not auto-created) or a partition is out of range.
+    #[error("topic {topic}: {reason}")]
+    Topic {
+        /// Topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A record is larger than `max.request.size` or `buffer.memory`.
+    #[error("topic {topic}: a {size}-byte record exceeds {limit_key} ({limit})")]
+    RecordTooLarge {
+        /// Topic.
+        topic: String,
+        /// The record's serialized size.
+        size: usize,
+        /// The limit's config key.
+        limit_key: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// The records waiting for metadata or buffer space already hold `buffer.memory` bytes.
+    #[error("topic {topic}: buffer.memory ({limit} bytes) exhausted by records still waiting to be appended")]
+    BufferExhausted {
+        /// Topic.
+        topic: String,
+        /// `buffer.memory`.
+        limit: usize,
+    },
+    /// A serializer failed.
+    #[error("topic {topic}: cannot serialize the {what}: {reason}")]
+    Serialization {
+        /// Topic.
+        topic: String,
+        /// "key" or "value".
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The idempotent producer lost its sequence state for a partition (the broker answered
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID); the producer re-initialises its id.
+    #[error("{topic}-{partition}: idempotence state lost ({code:?}); the producer id was reset")]
+    SequenceLost {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The broker's code.
+        code: ErrorCode,
+    },
+    /// A flush or close did not finish in time.
+    #[error("{0} did not complete within {1:?}")]
+    Timeout(&'static str, Duration),
+    /// The producer is closed.
+    #[error("the producer is closed")]
+    Closed,
+}
+
+impl Error {
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Client(e) => e.is_retriable(),
+            Error::Broker { code, .. } => code.is_retriable(),
+            Error::DeliveryTimeout { .. } | Error::MaxBlock { .. } | Error::Timeout(..) => true,
+            Error::BufferExhausted { .. } | Error::SequenceLost { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// `Result` with the producer's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,446 @@
+//! `Producer`: the cheap, cloneable handle; `send` partitions and appends on the caller's
+//! task, the sender task does the I/O.
+
+use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kafka_client::{ClientMetrics, Metadata, NetworkClient};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::accumulator::{AccumulatorConfig, AppendError, Appended, ProducerBatch, RecordAccumulator};
+use crate::config::ProducerConfig;
+use crate::error::{Error, Result};
+use crate::partitioner::{FastRng, Partitioner, PartitionerContext, StickyPartitioner, partition_for_key};
+use crate::record::{ProducerRecord, RecordMetadata};
+
+/// A record that waits for its topic's metadata or for buffer space (appended by the sender
+/// task, in send order, or failed after `max.block.ms`).
+struct Waiting {
+    record: ProducerRecord,
+    slot: Arc<WaitSlot>,
+    deadline: Instant,
+    size: usize,
+}
+
+#[derive(Default)]
+struct WaitSlot {
+    appended: OnceLock<std::result::Result<Appended, Error>>,
+    notify: Notify,
+}
+
+/// State shared by the handles and the sender task.
+pub(crate) struct Shared {
+    pub(crate) cfg: ProducerConfig,
+    pub(crate) acc: RecordAccumulator,
+    pub(crate) metadata: Metadata,
+    waiting: Mutex<VecDeque<Waiting>>,
+    waiting_bytes: AtomicUsize,
+    sticky: StickyPartitioner,
+    rng: FastRng,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    closed: AtomicBool,
+    records_sent: AtomicU64,
+    record_errors: AtomicU64,
+    batches_sent: AtomicU64,
+    pub(crate) retries: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Chooses the partition and appends, or says why it must wait.
+    fn try_append(
+        &self,
+        rec: &ProducerRecord,
+    ) -> std::result::Result<Appended, Option<(&'static str, Error)>> {
+        let snapshot = self.metadata.snapshot();
+        let Some(topic) = snapshot.topic(&rec.topic).filter(|t| t.error.is_ok() && !t.partitions.is_empty())
+        else {
+            self.metadata.add_topics([rec.topic.as_str()]);
+            return Err(Some((
+                "metadata",
+                Error::Topic { topic: rec.topic.clone(), reason: "no metadata yet".into() },
+            )));
+        };
+        let count = topic.partitions.len() as i32;
+        let partition = match rec.partition {
+            Some(p) if p < 0 || p >= count => {
+                return Err(Some((
+                    "fatal",
+                    Error::Topic {
+                        topic: rec.topic.clone(),
+                        reason: format!("partition {p} is out of range (the topic has {count} partitions)"),
+                    },
+                )));
+            }
+            Some(p) => p,
+            None => {
+                let available: Vec<i32> =
+                    topic.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect();
+                let ctx = PartitionerContext { partition_count: count, available: &available };
+                let custom = self.partitioner.as_ref().and_then(|p| {
+                    p.partition(&rec.topic, rec.key.as_deref(), rec.value.as_deref(), ctx)
+                        .filter(|p| (0..count).contains(p))
+                });
+                match (custom, &rec.key) {
+                    (Some(p), _) => p,
+                    (None, Some(k)) if !self.cfg.partitioner_ignore_keys && self.partitioner.is_none() => {
+                        partition_for_key(k, count)
+                    }
+                    _ => self.sticky.next(
+                        &rec.topic,
+                        rec.estimated_size(),
+                        self.cfg.batch_size,
+                        ctx,
+                        self.cfg.partitioner_adaptive,
+                        |n| self.rng.below(n),
+                    ),
+                }
+            }
+        };
+        let timestamp = rec.timestamp.unwrap_or_else(now_ms);
+        match self.acc.append(rec, partition, timestamp) {
+            Ok(a) => Ok(a),
+            Err(AppendError::NoMemory) => Err(Some((
+                "buffer memory",
+                Error::BufferExhausted { topic: rec.topic.clone(), limit: self.acc.pool.limit() },
+            ))),
+            Err(AppendError::Fatal(e)) => Err(Some(("fatal", e))),
+        }
+    }
+
+    /// Appends waiting records in order until one still cannot go; fails expired ones.
+    pub(crate) fn append_waiting(&self) {
+        let mut w = lock(&self.waiting);
+        while let Some(front) = w.front() {
+            let outcome = match self.try_append(&front.record) {
+                Ok(a) => Ok(a),
+                Err(Some(("fatal", e))) | Err(Some((_, e))) if self.closed.load(Ordering::Acquire) => Err(e),
+                Err(Some(("fatal", e))) => Err(e),
+                Err(Some((what, _))) if Instant::now() >= front.deadline => Err(Error::MaxBlock {
+                    topic: front.record.topic.clone(),
+                    what,
+                    timeout: self.cfg.max_block,
+                }),
+                Err(_) => break,
+            };
+            let front = w.pop_front().expect("front exists");
+            self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
+            if outcome.is_err() {
+                self.record_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = front.slot.appended.set(outcome);
+            front.slot.notify.notify_waiters();
+        }
+    }
+
+    pub(crate) fn waiting_is_empty(&self) -> bool {
+        lock(&self.waiting).is_empty()
+    }
+
+    /// The earliest deadline among waiting records (the sender wakes for it).
+    pub(crate) fn waiting_deadline(&self) -> Option<Instant> {
+        lock(&self.waiting).front().map(|w| w.deadline)
+    }
+
+    pub(crate) fn record_outcome(&self, b: &ProducerBatch, ok: bool) {
+        if ok {
+            self.records_sent.fetch_add(b.records as u64, Ordering::Relaxed);
+            self.batches_sent.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.record_errors.fetch_add(b.records as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The Kafka producer. `Send + Sync + Clone`; clones share one accumulator, sender and
+/// connections.
+#[derive(Clone)]
+pub struct Producer {
+    shared: Arc<Shared>,
+    sender: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("client_id", &self.shared.cfg.client.client_id).finish()
+    }
+}
+
+/// Counters since the producer started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProducerMetrics {
+    /// Records acknowledged (`record-send-total`).
+    pub records_sent: u64,
+    /// Records that failed (`record-error-total`).
+    pub record_errors: u64,
+    /// Batches acknowledged.
+    pub batches_sent: u64,
+    /// Batch retries (`record-retry-total`, per batch).
+    pub retries: u64,
+    /// Bytes of batch memory in use (`buffer-total-bytes` minus `buffer-available-bytes`).
+    pub buffer_used: usize,
+    /// Records waiting for metadata or buffer space.
+    pub records_waiting: usize,
+}
+
+impl Producer {
+    /// Starts a producer (inside a tokio runtime).
+    pub fn new(config: ProducerConfig) -> Producer {
+        Self::with_partitioner(config, None)
+    }
+
+    /// Starts a producer with a custom [`Partitioner`].
+    pub fn with_partitioner(config: ProducerConfig, partitioner: Option<Arc<dyn Partitioner>>) -> Producer {
+        let pool = NetworkClient::new(config.client.clone());
+        let metadata = Metadata::new(pool, true);
+        let acc = RecordAccumulator::new(
+            AccumulatorConfig {
+                batch_size: config.batch_size,
+                compression: config.compression,
+                level: config.compression_level,
+                linger: config.linger,
+                delivery_timeout: config.delivery_timeout,
+            },
+            config.buffer_memory,
+        );
+        let shared = Arc::new(Shared {
+            acc,
+            metadata,
+            waiting: Mutex::default(),
+            waiting_bytes: AtomicUsize::new(0),
+            sticky: StickyPartitioner::default(),
+            rng: FastRng::new(),
+            partitioner,
+            closed: AtomicBool::new(false),
+            records_sent: AtomicU64::new(0),
+            record_errors: AtomicU64::new(0),
+            batches_sent: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            cfg: config,
+        });
+        let sender = tokio::spawn(crate::sender::run(shared.clone()));
+        Producer { shared, sender: Arc::new(sender) }
+    }
+
+    /// From `(key, value)` configuration pairs with the Java names.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Producer> {
+        Ok(Self::new(ProducerConfig::from_pairs(pairs)?))
+    }
+
+    /// Enqueues `record` and returns the future of its [`RecordMetadata`]. The record is sent
+    /// whether or not the future is awaited; awaiting it is a synchronous send. Never blocks:
+    /// a record whose topic metadata or buffer space is not there yet waits (in send order)
+    /// for up to `max.block.ms`; if such waiting records already hold `buffer.memory` bytes,
+    /// the future fails at once with [`Error::BufferExhausted`].
+    pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
+        let topic = record.topic.clone();
+        let partition_hint = record.partition;
+        let key_size = record.key.as_ref().map_or(-1, |k| k.len() as i32);
+        let value_size = record.value.as_ref().map_or(-1, |v| v.len() as i32);
+        let meta = |partition| Meta { topic: topic.clone(), partition, key_size, value_size };
+        if self.shared.closed.load(Ordering::Acquire) {
+            return DeliveryFuture::failed(Error::Closed);
+        }
+        let size = record.estimated_size();
+        if size > self.shared.cfg.max_request_size {
+            return DeliveryFuture::failed(Error::RecordTooLarge {
+                topic,
+                size,
+                limit_key: "max.request.size",
+                limit: self.shared.cfg.max_request_size,
+            });
+        }
+        if size > self.shared.cfg.buffer_memory {
+            return DeliveryFuture::failed(Error::RecordTooLarge {
+                topic,
+                size,
+                limit_key: "buffer.memory",
+                limit: self.shared.cfg.buffer_memory,
+            });
+        }
+        // records already waiting go first, to keep send order
+        if self.shared.waiting_is_empty() {
+            match self.shared.try_append(&record) {
+                Ok(a) => {
+                    let partition = partition_of(&a, partition_hint);
+                    return DeliveryFuture { state: State::Appended(a), meta: meta(partition) };
+                }
+                Err(Some(("fatal", e))) => return DeliveryFuture::failed(e),
+                Err(_) => {}
+            }
+        }
+        if self.shared.waiting_bytes.fetch_add(size, Ordering::AcqRel) + size > self.shared.cfg.buffer_memory
+        {
+            self.shared.waiting_bytes.fetch_sub(size, Ordering::AcqRel);
+            return DeliveryFuture::failed(Error::BufferExhausted {
+                topic,
+                limit: self.shared.cfg.buffer_memory,
+            });
+        }
+        let slot = Arc::new(WaitSlot::default());
+        lock(&self.shared.waiting).push_back(Waiting {
+            record,
+            slot: slot.clone(),
+            deadline: Instant::now() + self.shared.cfg.max_block,
+            size,
+        });
+        self.shared.acc.wake.notify_one();
+        DeliveryFuture { state: State::Waiting(slot), meta: meta(partition_hint.unwrap_or(-1)) }
+    }
+
+    /// Sends every record; the futures come back in the same order.
+    pub fn send_all(&self, records: impl IntoIterator<Item = ProducerRecord>) -> Vec<DeliveryFuture> {
+        records.into_iter().map(|r| self.send(r)).collect()
+    }
+
+    /// Makes every batch ready now and waits until all records sent before the call are
+    /// acknowledged or failed.
+    pub async fn flush(&self) {
+        self.shared.acc.flushing.fetch_add(1, Ordering::AcqRel);
+        self.shared.acc.wake.notify_one();
+        loop {
+            // waiting records first: once appended, their batches are in `incomplete`
+            while !self.shared.waiting_is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let pending = self.shared.acc.incomplete();
+            if pending.is_empty() {
+                break;
+            }
+            for c in pending {
+                let _ = c.wait().await;
+            }
+        }
+        self.shared.acc.flushing.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Stops accepting records, sends what is buffered, and waits up to `timeout`; records
+    /// still unsent then fail with [`Error::Closed`].
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.acc.closing.store(true, Ordering::Release);
+        self.shared.acc.wake.notify_one();
+        let done = tokio::time::timeout(timeout, self.flush()).await;
+        if done.is_err() {
+            self.shared.acc.abort_all(&Error::Closed);
+            self.sender.abort();
+            self.shared.metadata.client().close();
+            return Err(Error::Timeout("close", timeout));
+        }
+        self.shared.metadata.client().close();
+        Ok(())
+    }
+
+    /// The partitions of `topic` (waits up to `max.block.ms` for metadata).
+    pub async fn partitions_for(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<kafka_client::metadata::PartitionMetadata>> {
+        let t = self.shared.metadata.wait_for_topic(topic, self.shared.cfg.max_block).await?;
+        Ok(t.partitions.into_values().collect())
+    }
+
+    /// Producer counters.
+    pub fn metrics(&self) -> ProducerMetrics {
+        let s = &self.shared;
+        ProducerMetrics {
+            records_sent: s.records_sent.load(Ordering::Relaxed),
+            record_errors: s.record_errors.load(Ordering::Relaxed),
+            batches_sent: s.batches_sent.load(Ordering::Relaxed),
+            retries: s.retries.load(Ordering::Relaxed),
+            buffer_used: s.acc.pool.used(),
+            records_waiting: lock(&s.waiting).len(),
+        }
+    }
+
+    /// Per-broker network counters.
+    pub fn network_metrics(&self) -> &ClientMetrics {
+        self.shared.metadata.client().metrics()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ProducerConfig {
+        &self.shared.cfg
+    }
+}
+
+fn partition_of(a: &Appended, hint: Option<i32>) -> i32 {
+    a.partition.or(hint).unwrap_or(-1)
+}
+
+#[derive(Debug, Clone)]
+struct Meta {
+    topic: String,
+    partition: i32,
+    key_size: i32,
+    value_size: i32,
+}
+
+enum State {
+    Appended(Appended),
+    Waiting(Arc<WaitSlot>),
+    Failed(Error),
+}
+
+/// The future of one record's [`RecordMetadata`]. Dropping it does not cancel the send.
+pub struct DeliveryFuture {
+    state: State,
+    meta: Meta,
+}
+
+impl DeliveryFuture {
+    fn failed(e: Error) -> Self {
+        DeliveryFuture {
+            state: State::Failed(e),
+            meta: Meta { topic: String::new(), partition: -1, key_size: -1, value_size: -1 },
+        }
+    }
+}
+
+impl IntoFuture for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<RecordMetadata>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let appended = match self.state {
+                State::Failed(e) => return Err(e),
+                State::Appended(a) => a,
+                State::Waiting(slot) => loop {
+                    let notified = slot.notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if let Some(r) = slot.appended.get() {
+                        break r.clone()?;
+                    }
+                    notified.await;
+                },
+            };
+            let ack = appended.completion.wait().await?;
+            let partition = appended.partition.unwrap_or(self.meta.partition);
+            Ok(RecordMetadata {
+                topic: self.meta.topic,
+                partition,
+                offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + appended.relative as i64 },
+                timestamp: if ack.log_append_time >= 0 { ack.log_append_time } else { appended.timestamp },
+                serialized_key_size: self.meta.key_size,
+                serialized_value_size: self.meta.value_size,
+            })
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! The sender task: drains ready batches per leader, keeps up to
+//! `max.in.flight.requests.per.connection` produce requests in flight per broker, retries
+//! retriable failures with backoff within `delivery.timeout.ms`, refreshes metadata on
+//! leadership errors, and (with idempotence) owns the producer id and per-partition sequences.
+//! It also appends the records that had to wait for metadata or buffer space, in send order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use kafka_client::{Purpose, conn::RequestOptions};
+use kafka_protocol::ErrorCode;
+use kafka_protocol::generated::{
+    InitProducerIdRequest, ProduceRequest, ProduceResponse,
+    produce_request::{PartitionProduceData, TopicProduceData},
+};
+use tokio::time::Instant;
+
+use crate::accumulator::{Ack, ProducerBatch};
+use crate::config::Acks;
+use crate::error::Error;
+use crate::producer::Shared;
+
+type InFlight = futures::future::BoxFuture<
+    'static,
+    (i32, Vec<ProducerBatch>, kafka_client::Result<Option<ProduceResponse>>),
+>;
+
+/// Idempotence state: the producer id and epoch, and each partition's next sequence.
+#[derive(Debug, Default)]
+pub(crate) struct Idempotence {
+    producer: Option<(i64, i16)>,
+    sequences: HashMap<(Arc<str>, i32), i32>,
+}
+
+/// Runs until the producer closes and every batch is done.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
+    let mut per_node: HashMap<i32, usize> = HashMap::new();
+    let mut idem = Idempotence::default();
+    let mut meta_rx = shared.metadata.subscribe();
+    let backoff = shared.cfg.client.retry_backoff_policy();
+    loop {
+        shared.append_waiting();
+        if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
+            match init_producer_id(&shared).await {
+                Ok(p) => idem.producer = Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                    tokio::time::sleep(backoff.backoff(0)).await;
+                    continue;
+                }
+            }
+        }
+        let snapshot = shared.metadata.snapshot();
+        let max_in_flight = shared.cfg.max_in_flight;
+        let (drained, next) = shared.acc.drain(
+            Instant::now(),
+            |t, p| snapshot.partition(t, p).and_then(|p| p.leader),
+            |node| per_node.get(&node).copied().unwrap_or(0) < max_in_flight,
+            shared.cfg.idempotence,
+            shared.cfg.max_request_size,
+        );
+        for (node, mut batches) in drained {
+            if let Some((id, epoch)) = idem.producer {
+                for b in &mut batches {
+                    if b.producer.is_none() {
+                        let seq = idem.sequences.entry((b.topic.clone(), b.partition)).or_insert(0);
+                        b.producer = Some((id, epoch, *seq));
+                        *seq = seq.wrapping_add(b.records) & i32::MAX;
+                    }
+                }
+            }
+            if let Some(f) = send(shared.clone(), node, batches) {
+                *per_node.entry(node).or_default() += 1;
+                in_flight.push(f);
+            }
+        }
+        if shared.acc.closing.load(Ordering::Acquire)
+            && in_flight.is_empty()
+            && !shared.acc.has_queued()
+            && shared.waiting_is_empty()
+        {
+            return;
+        }
+        let next = match (next, shared.waiting_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let sleep_until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            Some((node, batches, result)) = in_flight.next() => {
+                if let Some(n) = per_node.get_mut(&node) {
+                    *n = n.saturating_sub(1);
+                }
+                handle(&shared, &mut idem, batches, result);
+            }
+            _ = shared.acc.wake.notified() => {}
+            _ = shared.acc.pool.freed.notified(), if !shared.waiting_is_empty() => {}
+            _ = meta_rx.changed() => {}
+            _ = tokio::time::sleep_until(sleep_until) => {}
+        }
+    }
+}
+
+async fn init_producer_id(shared: &Shared) -> kafka_client::Result<(i64, i16)> {
+    let pool = shared.metadata.client();
+    let node = pool
+        .least_loaded_node()
+        .ok_or(kafka_client::Error::NoBrokerAvailable { reason: "no broker for InitProducerId".into() })?;
+    let req = InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    };
+    let resp = pool.send(node, Purpose::Admin, &req).await?;
+    let code = ErrorCode::from(resp.error_code);
+    if code != ErrorCode::None {
+        return Err(kafka_client::Error::Broker {
+            api: kafka_protocol::ApiKey::InitProducerId,
+            broker: None,
+            topic: None,
+            partition: None,
+            code,
+            message: None,
+        });
+    }
+    tracing::debug!(producer_id = resp.producer_id, epoch = resp.producer_epoch, "producer id assigned");
+    Ok((resp.producer_id, resp.producer_epoch))
+}
+
+/// Builds the produce request for `batches` (a batch that cannot be built fails alone) and
+/// returns the future that sends it; `None` when no batch was left.
+fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<InFlight> {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    let mut kept = Vec::with_capacity(batches.len());
+    for mut b in batches {
+        b.attempts += 1;
+        let records = match b.wire() {
+            Ok(r) => r,
+            Err(e) => {
+                shared.acc.done(&b.topic, b.partition);
+                shared.record_outcome(&b, false);
+                b.finish(&shared.acc.pool, Err(e));
+                continue;
+            }
+        };
+        let data = PartitionProduceData { index: b.partition, records: Some(records), ..Default::default() };
+        match topics.iter_mut().find(|t| *t.name == *b.topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(TopicProduceData {
+                name: b.topic.to_string(),
+                partition_data: vec![data],
+                ..Default::default()
+            }),
+        }
+        kept.push(b);
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    let batches = kept;
+    Some(Box::pin(async move {
+        let req = ProduceRequest {
+            transactional_id: None,
+            acks: shared.cfg.acks.wire(),
+            timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            topic_data: topics,
+            ..Default::default()
+        };
+        let pool = shared.metadata.client();
+        let result = async {
+            let conn = pool.connection(node, Purpose::Produce).await?;
+            if shared.cfg.acks == Acks::None {
+                conn.send_oneway(&req, None)?;
+                return Ok(None);
+            }
+            let opts = RequestOptions { version: None, timeout: Some(shared.cfg.client.request_timeout) };
+            conn.send_with(&req, opts).await.map(Some)
+        }
+        .await;
+        (node, batches, result)
+    }))
+}
+
+/// Applies a produce outcome to its batches: done, retried, or failed.
+fn handle(
+    shared: &Shared,
+    idem: &mut Idempotence,
+    batches: Vec<ProducerBatch>,
+    result: kafka_client::Result<Option<ProduceResponse>>,
+) {
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // the whole request failed (connection lost, timeout): retriable for every batch
+            shared.metadata.request_update();
+            let retriable = e.is_retriable();
+            for b in batches {
+                let err = Error::Client(e.clone());
+                retry_or_fail(shared, b, err, retriable);
+            }
+            return;
+        }
+    };
+    for b in batches {
+        let Some(resp) = &resp else {
+            shared.acc.done(&b.topic, b.partition);
+            shared.record_outcome(&b, true);
+            b.finish(&shared.acc.pool, Ok(Ack { base_offset: -1, log_append_time: -1 }));
+            continue;
+        };
+        let p = resp
+            .responses
+            .iter()
+            .filter(|t| *t.name == *b.topic)
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == b.partition);
+        let Some(p) = p else {
+            let err = Error::Topic {
+                topic: b.topic.to_string(),
+                reason: format!("partition {} missing from the produce response", b.partition),
+            };
+            retry_or_fail(shared, b, err, true);
+            continue;
+        };
+        let code = ErrorCode::from(p.error_code);
+        match code {
+            ErrorCode::None | ErrorCode::DuplicateSequenceNumber => {
+                shared.acc.done(&b.topic, b.partition);
+                shared.record_outcome(&b, true);
+                let ack = Ack { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
+                b.finish(&shared.acc.pool, Ok(ack));
+            }
+            ErrorCode::OutOfOrderSequenceNumber
+            | ErrorCode::UnknownProducerId
+            | ErrorCode::InvalidProducerEpoch
+                if shared.cfg.idempotence =>
+            {
+                // The broker lost or rejected our sequence state: fail this batch and start a
+                // new producer id (sequences from 0) for what follows.
+                idem.producer = None;
+                idem.sequences.clear();
+                let err = Error::SequenceLost { topic: b.topic.to_string(), partition: b.partition, code };
+                shared.acc.done(&b.topic, b.partition);
+                shared.record_outcome(&b, false);
+                b.finish(&shared.acc.pool, Err(err));
+            }
+            code => {
+                if kafka_client::metadata::needs_metadata_refresh(code) {
+                    shared.metadata.request_update();
+                }
+                let err = Error::Broker {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                    code,
+                    message: p.error_message.clone(),
+                };
+                retry_or_fail(shared, b, err, code.is_retriable());
+            }
+        }
+    }
+}
+
+fn retry_or_fail(shared: &Shared, mut b: ProducerBatch, err: Error, retriable: bool) {
+    let expired = b.created.elapsed() >= shared.cfg.delivery_timeout;
+    if retriable && !expired && b.attempts <= shared.cfg.retries {
+        tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
+        let backoff = shared.cfg.client.retry_backoff_policy().backoff(b.attempts.saturating_sub(1));
+        b.retry_at = Some(Instant::now() + backoff);
+        b.last_error = Some(err.to_string());
+        shared.retries.fetch_add(1, Ordering::Relaxed);
+        shared.acc.reenqueue(b);
+        return;
+    }
+    let err = if retriable && expired {
+        Error::DeliveryTimeout {
+            topic: b.topic.to_string(),
+            partition: b.partition,
+            elapsed: b.created.elapsed(),
+            last: Some(err.to_string()),
+        }
+    } else {
+        err
+    };
+    shared.acc.done(&b.topic, b.partition);
+    shared.record_outcome(&b, false);
+    b.finish(&shared.acc.pool, Err(err));
+}
