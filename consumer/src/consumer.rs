@@ -1,0 +1,721 @@
+//! `Consumer`: manual assignment, positions, the fetch loop, offsets by time, and committed
+//! offsets of a group (standalone commits, generation -1, as Java's assign-mode consumer).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use futures::future::join_all;
+use kafka_client::conn::RequestOptions;
+use kafka_client::{CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
+use kafka_protocol::generated::{
+    FetchRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    fetch_request::{FetchPartition, FetchTopic},
+    list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
+    offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
+    offset_fetch_request::OffsetFetchRequestTopic,
+};
+use kafka_protocol::{ApiKey, ErrorCode};
+use tokio::time::Instant;
+
+use crate::config::{ConsumerConfig, OffsetReset};
+use crate::error::{Error, Result};
+use crate::fetcher;
+use crate::record::{ConsumerRecord, TopicPartition};
+
+/// ListOffsets' special timestamps.
+const EARLIEST: i64 = -2;
+const LATEST: i64 = -1;
+
+#[derive(Debug, Default, Clone)]
+struct PartitionState {
+    /// The next offset `poll` returns (Java's position).
+    position: Option<i64>,
+    /// The next offset to fetch (ahead of `position` while records are buffered).
+    fetch_position: Option<i64>,
+    paused: bool,
+}
+
+/// The Kafka consumer (assign mode). Methods take `&mut self`, as Java's consumer is used from
+/// one thread; every async method is cancellation-safe: positions move only when records are
+/// handed out, so dropping a `poll` loses nothing.
+pub struct Consumer {
+    cfg: ConsumerConfig,
+    metadata: Metadata,
+    coordinators: CoordinatorLookup,
+    assignment: BTreeMap<TopicPartition, PartitionState>,
+    buffer: VecDeque<ConsumerRecord>,
+    last_commit: Instant,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("assignment", &self.assignment.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Consumer {
+    /// Starts a consumer (inside a tokio runtime).
+    pub fn new(cfg: ConsumerConfig) -> Consumer {
+        let pool = NetworkClient::new(cfg.client.clone());
+        let metadata = Metadata::new(pool.clone(), cfg.allow_auto_create_topics);
+        Consumer {
+            coordinators: CoordinatorLookup::new(pool),
+            metadata,
+            assignment: BTreeMap::new(),
+            buffer: VecDeque::new(),
+            last_commit: Instant::now(),
+            cfg,
+        }
+    }
+
+    /// From `(key, value)` configuration pairs with the Java names.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Consumer> {
+        Ok(Self::new(ConsumerConfig::from_pairs(pairs)?))
+    }
+
+    /// Replaces the assignment. Partitions kept keep their positions; others start from the
+    /// committed offset (with `group.id`) or `auto.offset.reset`.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let new: BTreeMap<_, _> = partitions
+            .into_iter()
+            .map(|tp| {
+                let st = self.assignment.get(&tp).cloned().unwrap_or_default();
+                (tp, st)
+            })
+            .collect();
+        self.buffer.retain(|r| new.contains_key(&TopicPartition::new(r.topic.clone(), r.partition)));
+        self.metadata.add_topics(new.keys().map(|tp| tp.topic.clone()));
+        self.assignment = new;
+    }
+
+    /// Group subscriptions are not built yet: always an error.
+    pub fn subscribe(&mut self, _topics: &[&str]) -> Result<()> {
+        Err(Error::Unsupported("subscribe (consumer groups)"))
+    }
+
+    /// Drops the assignment.
+    pub fn unsubscribe(&mut self) {
+        self.assign([]);
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment.keys().cloned().collect()
+    }
+
+    /// Sets the next offset `poll` returns for `tp`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        let st = self.state_mut(tp)?;
+        st.position = Some(offset);
+        st.fetch_position = Some(offset);
+        self.buffer.retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+        Ok(())
+    }
+
+    /// Seeks to the log start of each partition.
+    pub async fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for (tp, (offset, _)) in self.list_offsets(tps, EARLIEST).await? {
+            self.seek(&tp, offset)?;
+        }
+        Ok(())
+    }
+
+    /// Seeks to the end of each partition (the high watermark, or the last stable offset with
+    /// read_committed).
+    pub async fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for (tp, (offset, _)) in self.list_offsets(tps, LATEST).await? {
+            self.seek(&tp, offset)?;
+        }
+        Ok(())
+    }
+
+    /// The next offset `poll` returns for `tp` (resolving it first if needed).
+    pub async fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        self.state_mut(tp)?;
+        self.ensure_positions().await?;
+        Ok(self.assignment[tp].position.expect("ensured"))
+    }
+
+    /// Stops fetching `tps` (records already buffered stay) until [`Consumer::resume`].
+    pub fn pause(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.state_mut(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Resumes fetching `tps`.
+    pub fn resume(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.state_mut(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// Log start offsets.
+    pub async fn beginning_offsets(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
+        Ok(self.list_offsets(tps, EARLIEST).await?.into_iter().map(|(tp, (o, _))| (tp, o)).collect())
+    }
+
+    /// End offsets (high watermark; last stable offset with read_committed).
+    pub async fn end_offsets(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, i64>> {
+        Ok(self.list_offsets(tps, LATEST).await?.into_iter().map(|(tp, (o, _))| (tp, o)).collect())
+    }
+
+    /// For each partition, the first offset whose timestamp is at or after the given one, with
+    /// that record's timestamp; `None` when no such record exists.
+    pub async fn offsets_for_times(
+        &self,
+        times: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Option<(i64, i64)>>> {
+        let mut out = BTreeMap::new();
+        for (tp, ts) in times {
+            let r = self.list_offsets(std::slice::from_ref(tp), *ts).await?;
+            out.insert(tp.clone(), r.get(tp).copied().filter(|(o, _)| *o >= 0));
+        }
+        Ok(out)
+    }
+
+    /// Fetches until records arrive or `timeout` passes; returns at most `max.poll.records`.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.maybe_auto_commit().await;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.buffer.is_empty() {
+                let n = self.buffer.len().min(self.cfg.max_poll_records);
+                let out: Vec<ConsumerRecord> = self.buffer.drain(..n).collect();
+                for r in &out {
+                    if let Some(st) =
+                        self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
+                    {
+                        st.position = Some(r.offset + 1);
+                    }
+                }
+                return Ok(out);
+            }
+            let now = Instant::now();
+            if now >= deadline && !self.assignment.is_empty() {
+                return Ok(Vec::new());
+            }
+            if self.assignment.is_empty() {
+                tokio::time::sleep_until(deadline).await;
+                return Ok(Vec::new());
+            }
+            self.ensure_positions().await?;
+            let wait = deadline.saturating_duration_since(Instant::now()).min(self.cfg.fetch_max_wait);
+            self.fetch_once(wait).await?;
+        }
+    }
+
+    /// The next record, as a stream would yield it (waits as long as it takes).
+    pub async fn next_record(&mut self) -> Result<ConsumerRecord> {
+        loop {
+            if let Some(r) = self.buffer.pop_front() {
+                if let Some(st) = self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
+                {
+                    st.position = Some(r.offset + 1);
+                }
+                return Ok(r);
+            }
+            self.ensure_positions().await?;
+            let wait = self.cfg.fetch_max_wait;
+            self.fetch_once(wait).await?;
+        }
+    }
+
+    /// The records as a `futures::Stream` (one at a time; dropping it loses nothing).
+    pub fn stream(&mut self) -> impl futures::Stream<Item = Result<ConsumerRecord>> + '_ {
+        futures::stream::unfold(self, |c| async move {
+            let r = c.next_record().await;
+            Some((r, c))
+        })
+    }
+
+    /// Commits the current positions (or `offsets`) for `group.id`, waiting for the answer.
+    pub async fn commit_sync(&mut self, offsets: Option<BTreeMap<TopicPartition, i64>>) -> Result<()> {
+        let offsets = match offsets {
+            Some(o) => o,
+            None => {
+                self.assignment.iter().filter_map(|(tp, st)| st.position.map(|p| (tp.clone(), p))).collect()
+            }
+        };
+        self.commit(&offsets).await?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// The committed offsets of `tps` for `group.id` (`None`: nothing committed).
+    pub async fn committed(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("committed"))?;
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in tps {
+            by_topic.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        let req = OffsetFetchRequest {
+            group_id: group.clone(),
+            topics: Some(
+                by_topic
+                    .into_iter()
+                    .map(|(t, ps)| OffsetFetchRequestTopic {
+                        name: t.to_owned(),
+                        partition_indexes: ps,
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            require_stable: true,
+            ..Default::default()
+        };
+        let resp = self
+            .to_coordinator(&group, |conn| {
+                let v = conn.version(ApiKey::OffsetFetch).unwrap_or(7).min(7);
+                let req = req.clone();
+                async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
+            })
+            .await?;
+        let mut out: BTreeMap<TopicPartition, Option<i64>> =
+            tps.iter().map(|tp| (tp.clone(), None)).collect();
+        for t in &resp.topics {
+            for p in &t.partitions {
+                let code = ErrorCode::from(p.error_code);
+                if code != ErrorCode::None {
+                    return Err(Error::Broker {
+                        api: "OffsetFetch",
+                        topic: t.name.clone(),
+                        partition: p.partition_index,
+                        code,
+                    });
+                }
+                out.insert(
+                    TopicPartition::new(t.name.clone(), p.partition_index),
+                    Some(p.committed_offset).filter(|o| *o >= 0),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits (with auto-commit on) and closes the connections.
+    pub async fn close(mut self) -> Result<()> {
+        if self.cfg.enable_auto_commit {
+            self.commit_sync(None).await?;
+        }
+        self.metadata.client().close();
+        Ok(())
+    }
+
+    fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
+        self.assignment
+            .get_mut(tp)
+            .ok_or_else(|| Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition })
+    }
+
+    async fn maybe_auto_commit(&mut self) {
+        if self.cfg.enable_auto_commit && self.last_commit.elapsed() >= self.cfg.auto_commit_interval {
+            if let Err(e) = self.commit_sync(None).await {
+                tracing::warn!(error = %e, "auto-commit failed");
+            }
+        }
+    }
+
+    async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("commit"))?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, offset) in offsets {
+            topics.entry(&tp.topic).or_default().push(OffsetCommitRequestPartition {
+                partition_index: tp.partition,
+                committed_offset: *offset,
+                committed_leader_epoch: -1,
+                committed_metadata: Some(String::new()),
+                ..Default::default()
+            });
+        }
+        let req = OffsetCommitRequest {
+            group_id: group.clone(),
+            generation_id_or_member_epoch: -1,
+            member_id: String::new(),
+            topics: topics
+                .into_iter()
+                .map(|(t, ps)| OffsetCommitRequestTopic {
+                    name: t.to_owned(),
+                    partitions: ps,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let resp = self
+            .to_coordinator(&group, |conn| {
+                let v = conn.version(ApiKey::OffsetCommit).unwrap_or(8).min(8);
+                let req = req.clone();
+                async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
+            })
+            .await?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                let code = ErrorCode::from(p.error_code);
+                if code != ErrorCode::None {
+                    return Err(Error::Broker {
+                        api: "OffsetCommit",
+                        topic: t.name.clone(),
+                        partition: p.partition_index,
+                        code,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a request built by `f` to the group coordinator, rediscovering it on coordinator
+    /// errors (in the response's top-level or first partition error) within
+    /// `default.api.timeout.ms`.
+    async fn to_coordinator<R, F, Fut>(&self, group: &str, f: F) -> Result<R>
+    where
+        F: Fn(kafka_client::Connection) -> Fut,
+        Fut: std::future::Future<Output = kafka_client::Result<R>>,
+        R: CoordinatorReply,
+    {
+        let deadline = Instant::now() + self.cfg.client.default_api_timeout;
+        let backoff = self.cfg.client.retry_backoff_policy();
+        let mut attempt = 0;
+        loop {
+            let outcome = async {
+                let c = self.coordinators.find(CoordinatorType::Group, group).await?;
+                let conn = self.metadata.client().connection(c.node_id, Purpose::Group).await;
+                let conn = match conn {
+                    Ok(conn) => conn,
+                    Err(_) => {
+                        self.metadata.client().add_node(c.broker_ref());
+                        self.metadata.client().connection(c.node_id, Purpose::Group).await?
+                    }
+                };
+                f(conn).await
+            }
+            .await;
+            let retry = match &outcome {
+                Ok(r) => {
+                    let code = r.coordinator_code();
+                    self.coordinators.invalidate_on(CoordinatorType::Group, group, code)
+                        || code == ErrorCode::CoordinatorLoadInProgress
+                }
+                Err(e) => {
+                    self.coordinators.invalidate(CoordinatorType::Group, group);
+                    e.is_retriable()
+                }
+            };
+            if !retry || Instant::now() >= deadline {
+                return Ok(outcome?);
+            }
+            tokio::time::sleep(backoff.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Resolves missing positions: committed offsets first (with a group), then the reset
+    /// policy via ListOffsets.
+    async fn ensure_positions(&mut self) -> Result<()> {
+        let missing: Vec<TopicPartition> = self
+            .assignment
+            .iter()
+            .filter(|(_, st)| st.fetch_position.is_none())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut need_reset = missing.clone();
+        if self.cfg.group_id.is_some() {
+            let committed = self.committed(&missing).await?;
+            need_reset.clear();
+            for (tp, c) in committed {
+                match c {
+                    Some(o) => {
+                        let st = self.state_mut(&tp)?;
+                        st.position = Some(o);
+                        st.fetch_position = Some(o);
+                    }
+                    None => need_reset.push(tp),
+                }
+            }
+        }
+        if need_reset.is_empty() {
+            return Ok(());
+        }
+        let ts = match self.cfg.auto_offset_reset {
+            OffsetReset::Earliest => EARLIEST,
+            OffsetReset::Latest => LATEST,
+            OffsetReset::None => {
+                let tp = &need_reset[0];
+                return Err(Error::OffsetOutOfRange {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    offset: -1,
+                });
+            }
+        };
+        for (tp, (offset, _)) in self.list_offsets(&need_reset, ts).await? {
+            let st = self.state_mut(&tp)?;
+            st.position = Some(offset);
+            st.fetch_position = Some(offset);
+        }
+        Ok(())
+    }
+
+    /// ListOffsets for `tps` at `timestamp` (EARLIEST, LATEST or a time), per leader.
+    async fn list_offsets(
+        &self,
+        tps: &[TopicPartition],
+        timestamp: i64,
+    ) -> Result<BTreeMap<TopicPartition, (i64, i64)>> {
+        let deadline = Instant::now() + self.cfg.client.default_api_timeout;
+        let mut out = BTreeMap::new();
+        let mut todo: Vec<TopicPartition> = tps.to_vec();
+        while !todo.is_empty() {
+            self.metadata.add_topics(todo.iter().map(|tp| tp.topic.clone()));
+            let snap = self.metadata.snapshot();
+            let mut by_leader: HashMap<i32, Vec<&TopicPartition>> = HashMap::new();
+            let mut leaderless = Vec::new();
+            for tp in &todo {
+                match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
+                    Some(l) => by_leader.entry(l).or_default().push(tp),
+                    None => leaderless.push(tp.clone()),
+                }
+            }
+            let requests = by_leader.into_iter().map(|(leader, tps)| {
+                let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+                for tp in tps {
+                    topics.entry(&tp.topic).or_default().push(ListOffsetsPartition {
+                        partition_index: tp.partition,
+                        current_leader_epoch: -1,
+                        timestamp,
+                        ..Default::default()
+                    });
+                }
+                let req = ListOffsetsRequest {
+                    replica_id: -1,
+                    isolation_level: i8::from(self.cfg.read_committed),
+                    topics: topics
+                        .into_iter()
+                        .map(|(t, ps)| ListOffsetsTopic {
+                            name: t.to_owned(),
+                            partitions: ps,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                let pool = self.metadata.client().clone();
+                async move { pool.send(leader, Purpose::Fetch, &req).await }
+            });
+            let mut retry = leaderless;
+            for resp in join_all(requests).await {
+                let resp = match resp {
+                    Ok(r) => r,
+                    Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                        self.metadata.request_update();
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                for t in &resp.topics {
+                    for p in &t.partitions {
+                        let tp = TopicPartition::new(t.name.clone(), p.partition_index);
+                        match ErrorCode::from(p.error_code) {
+                            ErrorCode::None => {
+                                out.insert(tp, (p.offset, p.timestamp));
+                            }
+                            code if code.is_retriable() && Instant::now() < deadline => {
+                                self.metadata.invalidate_on(code);
+                                retry.push(tp);
+                            }
+                            code => {
+                                return Err(Error::Broker {
+                                    api: "ListOffsets",
+                                    topic: tp.topic,
+                                    partition: tp.partition,
+                                    code,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            // requests that failed as a whole: their partitions are still missing
+            retry.extend(todo.iter().filter(|tp| !out.contains_key(*tp)).cloned());
+            retry.sort();
+            retry.dedup();
+            todo = retry;
+            if !todo.is_empty() {
+                if Instant::now() >= deadline {
+                    return Err(Error::Timeout("ListOffsets", self.cfg.client.default_api_timeout));
+                }
+                self.metadata.request_update();
+                tokio::time::sleep(self.cfg.client.retry_backoff).await;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One round of fetches (one request per leader, concurrently), appending records to the
+    /// buffer and moving fetch positions. State changes only after every await.
+    async fn fetch_once(&mut self, max_wait: Duration) -> Result<()> {
+        let snap = self.metadata.snapshot();
+        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        for (tp, st) in &self.assignment {
+            let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
+            match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
+                Some(l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+                None => self.metadata.request_update(),
+            }
+        }
+        if by_leader.is_empty() {
+            tokio::time::sleep(max_wait.min(Duration::from_millis(100))).await;
+            return Ok(());
+        }
+        let requests = by_leader.into_iter().map(|(leader, parts)| {
+            let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
+            for (tp, pos) in &parts {
+                topics.entry(tp.topic.clone()).or_default().push(FetchPartition {
+                    partition: tp.partition,
+                    fetch_offset: *pos,
+                    partition_max_bytes: self.cfg.max_partition_fetch_bytes,
+                    ..Default::default()
+                });
+            }
+            let req = FetchRequest {
+                replica_id: -1,
+                max_wait_ms: max_wait.as_millis() as i32,
+                min_bytes: self.cfg.fetch_min_bytes,
+                max_bytes: self.cfg.fetch_max_bytes,
+                isolation_level: i8::from(self.cfg.read_committed),
+                rack_id: self.cfg.client.client_rack.clone(),
+                topics: topics
+                    .into_iter()
+                    .map(|(t, ps)| FetchTopic {
+                        topic_id: snap.topic(&t).map(|m| m.topic_id).unwrap_or_default(),
+                        topic: t,
+                        partitions: ps,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let pool = self.metadata.client().clone();
+            let timeout = self.cfg.client.request_timeout + max_wait;
+            async move {
+                let r = pool
+                    .send_with(
+                        leader,
+                        Purpose::Fetch,
+                        &req,
+                        RequestOptions { version: None, timeout: Some(timeout) },
+                    )
+                    .await;
+                (parts, r)
+            }
+        });
+        let responses = join_all(requests).await;
+        // from here on: no await, so a dropped poll cannot leave state half-updated
+        for (parts, resp) in responses {
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(error = %e, "fetch failed; refreshing metadata");
+                    self.metadata.request_update();
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for t in &resp.responses {
+                let name = if t.topic.is_empty() {
+                    match snap.topic_by_id(t.topic_id) {
+                        Some(m) => m.name.clone(),
+                        None => continue,
+                    }
+                } else {
+                    t.topic.clone()
+                };
+                for p in &t.partitions {
+                    let tp = TopicPartition::new(name.clone(), p.partition_index);
+                    let Some(&(_, pos)) = parts.iter().find(|(x, _)| *x == tp) else { continue };
+                    // a seek while the fetch was out makes its data stale
+                    if self.assignment.get(&tp).and_then(|s| s.fetch_position) != Some(pos) {
+                        continue;
+                    }
+                    match ErrorCode::from(p.error_code) {
+                        ErrorCode::None => {
+                            let parsed = fetcher::parse(
+                                &tp.topic,
+                                tp.partition,
+                                p.records.clone().unwrap_or_default(),
+                                pos,
+                                p.aborted_transactions.as_deref(),
+                                self.cfg.read_committed,
+                                self.cfg.check_crcs,
+                            )?;
+                            self.buffer.extend(parsed.records);
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.fetch_position = Some(parsed.next_position);
+                            }
+                        }
+                        ErrorCode::OffsetOutOfRange => {
+                            if self.cfg.auto_offset_reset == OffsetReset::None {
+                                return Err(Error::OffsetOutOfRange {
+                                    topic: tp.topic,
+                                    partition: tp.partition,
+                                    offset: pos,
+                                });
+                            }
+                            tracing::info!(%tp, offset = pos, "offset out of range; resetting");
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.fetch_position = None;
+                                st.position = None;
+                            }
+                        }
+                        code if code.is_retriable()
+                            || kafka_client::metadata::needs_metadata_refresh(code) =>
+                        {
+                            self.metadata.invalidate_on(code);
+                            self.metadata.request_update();
+                        }
+                        code => {
+                            return Err(Error::Broker {
+                                api: "Fetch",
+                                topic: tp.topic,
+                                partition: tp.partition,
+                                code,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A coordinator response's error code (top level, else the first partition's).
+trait CoordinatorReply {
+    fn coordinator_code(&self) -> ErrorCode;
+}
+
+impl CoordinatorReply for kafka_protocol::generated::OffsetCommitResponse {
+    fn coordinator_code(&self) -> ErrorCode {
+        self.topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(ErrorCode::None, |p| ErrorCode::from(p.error_code))
+    }
+}
+
+impl CoordinatorReply for kafka_protocol::generated::OffsetFetchResponse {
+    fn coordinator_code(&self) -> ErrorCode {
+        ErrorCode::from(self.error_code)
+    }
+}

@@ -1,0 +1,81 @@
+//! The consumer's error type.
+
+use kafka_protocol::ErrorCode;
+
+/// Everything the consumer can fail with; errors name the topic and partition.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration key is missing, malformed or conflicts with another.
+    #[error("invalid consumer configuration: {0}")]
+    Config(String),
+    /// From the client runtime (connections, metadata, coordinators).
+    #[error(transparent)]
+    Client(#[from] kafka_client::Error),
+    /// The broker answered an error for a partition.
+    #[error("{topic}-{partition}: {api} answered {code:?}")]
+    Broker {
+        /// The API.
+        api: &'static str,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The broker's code.
+        code: ErrorCode,
+    },
+    /// The position is out of range and `auto.offset.reset=none`.
+    #[error("{topic}-{partition}: offset {offset} is out of range and auto.offset.reset is none")]
+    OffsetOutOfRange {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The position.
+        offset: i64,
+    },
+    /// The partition is not assigned to this consumer.
+    #[error("{topic}-{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// Fetched data could not be decoded.
+    #[error("{topic}-{partition}: corrupt records at offset {offset}: {reason}")]
+    Corrupt {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Where.
+        offset: i64,
+        /// Why.
+        reason: String,
+    },
+    /// An operation needs `group.id`.
+    #[error("{0} needs group.id to be set")]
+    NoGroup(&'static str),
+    /// Not implemented by this consumer yet.
+    #[error("{0} is not supported by this consumer yet")]
+    Unsupported(&'static str),
+    /// A call did not finish within its timeout.
+    #[error("{0} did not complete within {1:?}")]
+    Timeout(&'static str, std::time::Duration),
+}
+
+impl Error {
+    /// Whether retrying may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Client(e) => e.is_retriable(),
+            Error::Broker { code, .. } => code.is_retriable(),
+            Error::Timeout(..) => true,
+            _ => false,
+        }
+    }
+}
+
+/// `Result` with the consumer's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
