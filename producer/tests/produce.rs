@@ -52,7 +52,8 @@ fn values(c: &TestCluster, topic: &str, partition: i32) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+// multi-threaded, as applications run it (this found a lost metadata update)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyed_records_land_where_java_puts_them_with_offsets_headers_and_timestamps() {
     let c = cluster(3, "orders", 5).await;
     let p = producer(&c, &[]);

@@ -242,7 +242,7 @@ async fn run(inner: Arc<Inner>) {
 async fn refresh_once(inner: &Inner) {
     let client = &inner.client;
     let now = Instant::now();
-    let (requested, rebootstrap) = {
+    let (requested, rebootstrap, begun) = {
         let mut st = inner.state();
         let on_bootstrap = client.nodes().iter().all(|n| n.id < 0);
         let rebootstrap = client.config().metadata_recovery_strategy == MetadataRecoveryStrategy::Rebootstrap
@@ -256,7 +256,7 @@ async fn refresh_once(inner: &Inner) {
         } else {
             Requested::Topics(st.topics.iter().cloned().collect())
         };
-        (requested, rebootstrap)
+        (requested, rebootstrap, st.refresh.begin())
     };
     if rebootstrap {
         tracing::warn!(
@@ -294,7 +294,7 @@ async fn refresh_once(inner: &Inner) {
             );
             {
                 let mut st = inner.state();
-                st.refresh.on_success(now);
+                st.refresh.on_success(now, begun);
                 st.last_error = None;
             }
             inner.snapshot.send_replace(Arc::new(next));

@@ -17,6 +17,8 @@ pub(crate) struct RefreshState {
     backoff: ExponentialBackoff,
     rebootstrap_trigger: Option<Duration>,
     need_update: bool,
+    /// Update requests so far; a refresh that began before the latest one does not satisfy it.
+    requests: u64,
     failures: u32,
     retry_at: Option<Instant>,
     last_success: Option<Instant>,
@@ -37,6 +39,7 @@ impl RefreshState {
             backoff,
             rebootstrap_trigger,
             need_update: true,
+            requests: 0,
             failures: 0,
             retry_at: None,
             last_success: None,
@@ -47,6 +50,12 @@ impl RefreshState {
     /// Asks for an update as soon as the backoff allows.
     pub(crate) fn request_update(&mut self) {
         self.need_update = true;
+        self.requests += 1;
+    }
+
+    /// Marks the start of a refresh; pass the result to [`RefreshState::on_success`].
+    pub(crate) fn begin(&self) -> u64 {
+        self.requests
     }
 
     /// How long until the next refresh is due (zero: now).
@@ -59,9 +68,10 @@ impl RefreshState {
         expire.max(allow)
     }
 
-    /// A refresh succeeded.
-    pub(crate) fn on_success(&mut self, now: Instant) {
-        self.need_update = false;
+    /// A refresh that began at `begun` (from [`RefreshState::begin`]) succeeded. An update
+    /// requested while it was in flight (say, for a topic it did not ask about) stays due.
+    pub(crate) fn on_success(&mut self, now: Instant, begun: u64) {
+        self.need_update = self.requests != begun;
         self.failures = 0;
         self.last_success = Some(now);
         self.healthy_since = now;
@@ -113,7 +123,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = state(t0);
         assert_eq!(s.time_to_next_update(t0), Duration::ZERO, "nothing fetched yet");
-        s.on_success(t0);
+        {
+            let b = s.begin();
+            s.on_success(t0, b)
+        };
         assert_eq!(s.time_to_next_update(t0 + ms(1)), ms(9_999));
         assert_eq!(s.time_to_next_update(t0 + ms(10_000)), Duration::ZERO);
         s.request_update();
@@ -123,6 +136,19 @@ mod tests {
             "at least retry.backoff.ms after the last refresh"
         );
         assert_eq!(s.time_to_next_update(t0 + ms(100)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_request_made_during_a_refresh_is_not_lost() {
+        let mut s = state(Instant::now());
+        let now = Instant::now();
+        let begun = s.begin();
+        s.request_update(); // e.g. a new topic while the refresh was in flight
+        s.on_success(now, begun);
+        assert_eq!(s.time_to_next_update(now + ms(1000)), Duration::ZERO, "still due");
+        let begun = s.begin();
+        s.on_success(now + ms(1000), begun);
+        assert!(s.time_to_next_update(now + ms(1000)) > Duration::ZERO);
     }
 
     #[test]
@@ -138,7 +164,10 @@ mod tests {
             now += w;
         }
         assert_eq!(waits, [100, 200, 400, 800, 1000, 1000]);
-        s.on_success(now);
+        {
+            let b = s.begin();
+            s.on_success(now, b)
+        };
         s.request_update();
         assert_eq!(s.time_to_next_update(now), ms(100));
         assert_eq!(s.failures(), 0);
@@ -152,7 +181,8 @@ mod tests {
         assert!(s.rebootstrap_due(t0 + ms(5_000)));
         s.on_rebootstrap(t0 + ms(5_000));
         assert!(!s.rebootstrap_due(t0 + ms(9_000)));
-        s.on_success(t0 + ms(9_000));
+        let b = s.begin();
+        s.on_success(t0 + ms(9_000), b);
         assert!(!s.rebootstrap_due(t0 + ms(13_000)));
         let none = RefreshState::new(t0, ms(1), ExponentialBackoff::kafka(ms(1), ms(1)), None);
         assert!(!none.rebootstrap_due(t0 + ms(1 << 30)));
