@@ -63,7 +63,10 @@ impl Shared {
         let snapshot = self.metadata.snapshot();
         let Some(topic) = snapshot.topic(&rec.topic).filter(|t| t.error.is_ok() && !t.partitions.is_empty())
         else {
+            // new topic: added; known but not ready (being auto-created, no leader yet): ask
+            // again (the refresher rate-limits with retry.backoff.ms)
             self.metadata.add_topics([rec.topic.as_str()]);
+            self.metadata.request_update();
             return Err(Some((
                 "metadata",
                 Error::Topic { topic: rec.topic.clone(), reason: "no metadata yet".into() },
