@@ -45,8 +45,12 @@ fn once(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize) {
             match leader_partition(&mut st, ctx.broker, name, fp.partition, epoch) {
                 Err(code) => {
                     pd.error_code = code.code();
-                    if let Some(p) =
-                        st.topics.get(name).and_then(|x| x.partitions.get(fp.partition.max(0) as usize))
+                    // the new-leader hint exists from v12 (an encode error below that)
+                    if let Some(p) = st
+                        .topics
+                        .get(name)
+                        .and_then(|x| x.partitions.get(fp.partition.max(0) as usize))
+                        .filter(|_| ctx.version >= 12)
                     {
                         pd.current_leader = LeaderIdAndEpoch {
                             leader_id: p.leader,
@@ -90,11 +94,6 @@ fn once(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize) {
                         budget = budget.saturating_sub(bytes.len());
                         pd.records = Some(bytes);
                     }
-                    pd.current_leader = LeaderIdAndEpoch {
-                        leader_id: p.leader,
-                        leader_epoch: p.leader_epoch,
-                        ..Default::default()
-                    };
                 }
             }
             if pd.records.is_none() {

@@ -142,10 +142,18 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Option<ProduceRespon
                         _ => Vec::new(),
                     },
                     error_message: r.message,
-                    current_leader: LeaderIdAndEpoch {
-                        leader_id: r.leader.0,
-                        leader_epoch: r.leader.1,
-                        ..Default::default()
+                    // Kafka names the new leader only with a leadership error, and the field
+                    // exists from v10: setting it below that is an encode error
+                    current_leader: if ctx.version >= 10
+                        && matches!(r.code, ErrorCode::NotLeaderOrFollower | ErrorCode::FencedLeaderEpoch)
+                    {
+                        LeaderIdAndEpoch {
+                            leader_id: r.leader.0,
+                            leader_epoch: r.leader.1,
+                            ..Default::default()
+                        }
+                    } else {
+                        LeaderIdAndEpoch::default()
                     },
                     ..Default::default()
                 });
