@@ -65,6 +65,12 @@ impl AdminClient {
         let deadline = Instant::now() + self.timeout;
         let backoff = self.pool().config().retry_backoff_policy();
         let mut attempt = 0;
+        // Learn the brokers first: a request sent to a bootstrap address could be cut off when
+        // the first metadata replaces the bootstrap nodes, and a retried CreateTopics would
+        // then report TOPIC_ALREADY_EXISTS for a topic it created itself.
+        if self.metadata.snapshot().brokers().next().is_none() {
+            self.metadata.refresh(self.timeout).await?;
+        }
         loop {
             let outcome = async {
                 let node = match self.pool().least_loaded_node() {
