@@ -1,10 +1,28 @@
 //! The admin client end to end, on the embedded test broker or a real cluster.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use integration_tests::{target, unique_topic};
 use kafka_admin::*;
 use kafka_protocol::ErrorCode;
+
+/// Retries `f` until it yields `Some` (metadata and configs reach the other brokers of a real
+/// cluster a moment after the call that changed them returns), for up to 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_configs_offsets_and_records_with_per_item_errors() {
@@ -27,16 +45,30 @@ async fn topics_configs_offsets_and_records_with_per_item_errors() {
         matches!(&r[&bad], Err(Error::Item { code: ErrorCode::InvalidReplicationFactor, item, .. }) if item.contains(&bad)),
         "{r:?}"
     );
-    assert!(a.list_topics(false).await.unwrap().contains(&name));
-    let d = a.describe_topics(&[name.as_str()]).await.unwrap();
-    assert_eq!(d[&name].as_ref().unwrap().partitions.len(), 2);
+    eventually("the topic is listed", || async {
+        a.list_topics(false).await.unwrap().contains(&name).then_some(())
+    })
+    .await;
+    eventually("the topic is described with 2 partitions", || async {
+        let d = a.describe_topics(&[name.as_str()]).await.unwrap();
+        d[&name].as_ref().ok().filter(|t| t.partitions.len() == 2).map(|_| ())
+    })
+    .await;
 
     let res = ConfigResource::topic(name.clone());
-    let cfg = a.describe_configs(std::slice::from_ref(&res)).await.unwrap().remove(&res).unwrap().unwrap();
-    let retention = cfg.iter().find(|e| e.name == "retention.ms").unwrap();
-    assert_eq!((retention.value.as_deref(), retention.source), (Some("3600000"), ConfigSource::DynamicTopic));
+    let retention = |want: &'static str| {
+        let (a, res) = (&a, res.clone());
+        async move {
+            let cfg =
+                a.describe_configs(std::slice::from_ref(&res)).await.unwrap().remove(&res).unwrap().ok()?;
+            let e = cfg.into_iter().find(|e| e.name == "retention.ms")?;
+            (e.value.as_deref() == Some(want) && e.source == ConfigSource::DynamicTopic).then_some(())
+        }
+    };
+    eventually("retention.ms=3600000 from the topic", || retention("3600000")).await;
     let change: BTreeMap<_, _> = [(res.clone(), vec![AlterConfigOp::set("retention.ms", "7200000")])].into();
     assert!(a.incremental_alter_configs(&change, false).await.unwrap()[&res].is_ok());
+    eventually("retention.ms=7200000 from the topic", || retention("7200000")).await;
 
     assert!(a.create_partitions(&[(name.clone(), 3)].into(), false).await.unwrap()[&name].is_ok());
     let tp = TopicPartition::new(name.clone(), 0);
