@@ -40,6 +40,7 @@ mod config;
 mod consumer;
 mod error;
 mod fetcher;
+pub mod group;
 mod record;
 
 pub use config::{ConsumerConfig, OffsetReset};
