@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::fetcher;
+use crate::membership::{GroupDriver, SubscriptionType};
 use crate::record::{ConsumerRecord, TopicPartition};
 
 /// ListOffsets' special timestamps.
@@ -27,9 +28,9 @@ const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
 
 #[derive(Debug, Default, Clone)]
-struct PartitionState {
+pub(crate) struct PartitionState {
     /// The next offset `poll` returns (Java's position).
-    position: Option<i64>,
+    pub(crate) position: Option<i64>,
     /// The next offset to fetch (ahead of `position` while records are buffered).
     fetch_position: Option<i64>,
     paused: bool,
@@ -39,12 +40,16 @@ struct PartitionState {
 /// one thread; every async method is cancellation-safe: positions move only when records are
 /// handed out, so dropping a `poll` loses nothing.
 pub struct Consumer {
-    cfg: ConsumerConfig,
-    metadata: Metadata,
-    coordinators: CoordinatorLookup,
-    assignment: BTreeMap<TopicPartition, PartitionState>,
-    buffer: VecDeque<ConsumerRecord>,
-    last_commit: Instant,
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) metadata: Metadata,
+    pub(crate) coordinators: CoordinatorLookup,
+    pub(crate) assignment: BTreeMap<TopicPartition, PartitionState>,
+    pub(crate) buffer: VecDeque<ConsumerRecord>,
+    pub(crate) last_commit: Instant,
+    /// What the application subscribed to (`subscribe`) or assigned (`assign`).
+    pub(crate) subscription: SubscriptionType,
+    /// Group membership, once `subscribe` was called (needs `group.id`).
+    pub(crate) group: Option<GroupDriver>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -64,6 +69,8 @@ impl Consumer {
             assignment: BTreeMap::new(),
             buffer: VecDeque::new(),
             last_commit: Instant::now(),
+            subscription: SubscriptionType::None,
+            group: None,
             cfg,
         }
     }
@@ -75,9 +82,17 @@ impl Consumer {
         Ok(Self::new(ConsumerConfig::from_pairs(pairs)?))
     }
 
-    /// Replaces the assignment. Partitions kept keep their positions; others start from the
-    /// committed offset (with `group.id`) or `auto.offset.reset`.
+    /// Replaces the assignment (manual assignment, no group membership). Partitions kept keep
+    /// their positions; others start from the committed offset (with `group.id`) or
+    /// `auto.offset.reset`. Panics-free, but mixing it with `subscribe` is an error in Java;
+    /// here the last call wins.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        self.subscription = SubscriptionType::Assigned;
+        self.set_assignment(partitions);
+    }
+
+    /// Sets the assigned partitions, keeping the state of those kept.
+    pub(crate) fn set_assignment(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let new: BTreeMap<_, _> = partitions
             .into_iter()
             .map(|tp| {
@@ -88,16 +103,6 @@ impl Consumer {
         self.buffer.retain(|r| new.contains_key(&TopicPartition::new(r.topic.clone(), r.partition)));
         self.metadata.add_topics(new.keys().map(|tp| tp.topic.clone()));
         self.assignment = new;
-    }
-
-    /// Group subscriptions are not built yet: always an error.
-    pub fn subscribe(&mut self, _topics: &[&str]) -> Result<()> {
-        Err(Error::Unsupported("subscribe (consumer groups)"))
-    }
-
-    /// Drops the assignment.
-    pub fn unsubscribe(&mut self) {
-        self.assign([]);
     }
 
     /// The assigned partitions.
@@ -180,9 +185,11 @@ impl Consumer {
 
     /// Fetches until records arrive or `timeout` passes; returns at most `max.poll.records`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        self.maybe_auto_commit().await;
         let deadline = Instant::now() + timeout;
+        self.polled();
+        self.maybe_auto_commit().await;
         loop {
+            self.ensure_active_group(deadline).await?;
             if !self.buffer.is_empty() {
                 let n = self.buffer.len().min(self.cfg.max_poll_records);
                 let out: Vec<ConsumerRecord> = self.buffer.drain(..n).collect();
@@ -200,8 +207,15 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             if self.assignment.is_empty() {
-                tokio::time::sleep_until(deadline).await;
-                return Ok(Vec::new());
+                if self.rebalance_pending() {
+                    // a join is under way or due: wait for it rather than sleeping blind
+                    continue;
+                }
+                tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100))).await;
+                if Instant::now() >= deadline {
+                    return Ok(Vec::new());
+                }
+                continue;
             }
             self.ensure_positions().await?;
             let wait = deadline.saturating_duration_since(Instant::now()).min(self.cfg.fetch_max_wait);
@@ -211,6 +225,7 @@ impl Consumer {
 
     /// The next record, as a stream would yield it (waits as long as it takes).
     pub async fn next_record(&mut self) -> Result<ConsumerRecord> {
+        self.polled();
         loop {
             if let Some(r) = self.buffer.pop_front() {
                 if let Some(st) = self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
@@ -218,6 +233,13 @@ impl Consumer {
                     st.position = Some(r.offset + 1);
                 }
                 return Ok(r);
+            }
+            self.maybe_auto_commit().await;
+            self.ensure_active_group(Instant::now() + self.cfg.fetch_max_wait).await?;
+            self.polled();
+            if self.assignment.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
             }
             self.ensure_positions().await?;
             let wait = self.cfg.fetch_max_wait;
@@ -297,13 +319,14 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Commits (with auto-commit on) and closes the connections.
+    /// Commits (with auto-commit on), revokes the partitions through the rebalance listener,
+    /// leaves the group (dynamic members; static members keep their place until
+    /// `session.timeout.ms`, as in Java) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
-        if self.cfg.enable_auto_commit {
-            self.commit_sync(None).await?;
-        }
+        let commit = if self.cfg.enable_auto_commit { self.commit_sync(None).await } else { Ok(()) };
+        self.leave_group("the consumer is closing").await;
         self.metadata.client().close();
-        Ok(())
+        commit
     }
 
     fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
@@ -335,10 +358,12 @@ impl Consumer {
                 ..Default::default()
             });
         }
+        let (generation_id, member_id, group_instance_id) = self.commit_generation()?;
         let req = OffsetCommitRequest {
             group_id: group.clone(),
-            generation_id_or_member_epoch: -1,
-            member_id: String::new(),
+            generation_id_or_member_epoch: generation_id,
+            member_id,
+            group_instance_id,
             topics: topics
                 .into_iter()
                 .map(|(t, ps)| OffsetCommitRequestTopic {
@@ -352,7 +377,10 @@ impl Consumer {
         let resp = self
             .to_coordinator(&group, |conn| {
                 let v = conn.version(ApiKey::OffsetCommit).unwrap_or(8).min(8);
-                let req = req.clone();
+                let mut req = req.clone();
+                if v < 7 {
+                    req.group_instance_id = None;
+                }
                 async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
             })
             .await?;
@@ -360,6 +388,9 @@ impl Consumer {
             for p in &t.partitions {
                 let code = ErrorCode::from(p.error_code);
                 if code != ErrorCode::None {
+                    if let Some(e) = self.commit_rejected(code) {
+                        return Err(e);
+                    }
                     return Err(Error::Broker {
                         api: "OffsetCommit",
                         topic: t.name.clone(),
@@ -452,11 +483,7 @@ impl Consumer {
             OffsetReset::Latest => LATEST,
             OffsetReset::None => {
                 let tp = &need_reset[0];
-                return Err(Error::OffsetOutOfRange {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset: -1,
-                });
+                return Err(Error::NoOffsetForPartition { topic: tp.topic.clone(), partition: tp.partition });
             }
         };
         for (tp, (offset, _)) in self.list_offsets(&need_reset, ts).await? {
