@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::join_all;
 use kafka_client::conn::RequestOptions;
 use kafka_client::{CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
@@ -50,6 +51,24 @@ pub struct Consumer {
     pub(crate) subscription: SubscriptionType,
     /// Group membership, once `subscribe` was called (needs `group.id`).
     pub(crate) group: Option<GroupDriver>,
+    /// Fetches on their way (at most one per leader).
+    pub(crate) in_flight: Vec<InFlightFetch>,
+}
+
+/// A Fetch request running as a task.
+pub(crate) struct InFlightFetch {
+    leader: i32,
+    /// The partitions and the positions they were fetched from.
+    parts: Vec<(TopicPartition, i64)>,
+    handle: tokio::task::JoinHandle<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+    /// The task's output, once taken from `handle`.
+    result: Option<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+}
+
+impl Drop for InFlightFetch {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
 
 impl std::fmt::Debug for Consumer {
@@ -71,6 +90,7 @@ impl Consumer {
             last_commit: Instant::now(),
             subscription: SubscriptionType::None,
             group: None,
+            in_flight: Vec::new(),
             cfg,
         }
     }
@@ -193,13 +213,9 @@ impl Consumer {
             if !self.buffer.is_empty() {
                 let n = self.buffer.len().min(self.cfg.max_poll_records);
                 let out: Vec<ConsumerRecord> = self.buffer.drain(..n).collect();
-                for r in &out {
-                    if let Some(st) =
-                        self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
-                    {
-                        st.position = Some(r.offset + 1);
-                    }
-                }
+                self.advance_positions(&out);
+                // prefetch: the next fetches run while the application processes these
+                self.send_fetches();
                 return Ok(out);
             }
             let now = Instant::now();
@@ -218,8 +234,25 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
-            let wait = deadline.saturating_duration_since(Instant::now()).min(self.cfg.fetch_max_wait);
-            self.fetch_once(wait).await?;
+            self.send_fetches();
+            self.complete_fetches(deadline).await?;
+        }
+    }
+
+    /// Moves positions past `records` (runs of one partition are contiguous, so this builds
+    /// one key per run, not per record).
+    fn advance_positions(&mut self, records: &[ConsumerRecord]) {
+        let mut i = 0;
+        while i < records.len() {
+            let (topic, partition) = (&records[i].topic, records[i].partition);
+            let mut j = i;
+            while j + 1 < records.len() && records[j + 1].partition == partition && &records[j + 1].topic == topic {
+                j += 1;
+            }
+            if let Some(st) = self.assignment.get_mut(&TopicPartition::new(topic.clone(), partition)) {
+                st.position = Some(records[j].offset + 1);
+            }
+            i = j + 1;
         }
     }
 
@@ -242,8 +275,8 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
-            let wait = self.cfg.fetch_max_wait;
-            self.fetch_once(wait).await?;
+            self.send_fetches();
+            self.complete_fetches(Instant::now() + self.cfg.fetch_max_wait).await?;
         }
     }
 
@@ -589,23 +622,31 @@ impl Consumer {
         Ok(out)
     }
 
-    /// One round of fetches (one request per leader, concurrently), appending records to the
-    /// buffer and moving fetch positions. State changes only after every await.
-    async fn fetch_once(&mut self, max_wait: Duration) -> Result<()> {
+    /// Sends a Fetch to every leader that has fetchable partitions and no fetch in flight
+    /// (Java's `Fetcher.sendFetches`). A partition is fetchable when it has a position, is not
+    /// paused, has no records buffered and no fetch out: so memory stays bounded by one
+    /// response per leader in flight plus one per partition buffered, and the next fetch is
+    /// already on its way while the application processes what `poll` returned. Requests run
+    /// as tasks, so dropping a `poll` does not cancel them; their answers are applied by a
+    /// later `poll` (and dropped if a seek or a rebalance made them stale).
+    pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
+        let buffered: std::collections::HashSet<(&str, i32)> =
+            self.buffer.iter().map(|r| (r.topic.as_str(), r.partition)).collect();
+        let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
         for (tp, st) in &self.assignment {
             let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
+            if buffered.contains(&(tp.topic.as_str(), tp.partition)) {
+                continue;
+            }
             match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
-                Some(l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+                Some(l) if !busy.contains(&l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+                Some(_) => {}
                 None => self.metadata.request_update(),
             }
         }
-        if by_leader.is_empty() {
-            tokio::time::sleep(max_wait.min(Duration::from_millis(100))).await;
-            return Ok(());
-        }
-        let requests = by_leader.into_iter().map(|(leader, parts)| {
+        for (leader, parts) in by_leader {
             let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
             for (tp, pos) in &parts {
                 topics.entry(tp.topic.clone()).or_default().push(FetchPartition {
@@ -617,7 +658,7 @@ impl Consumer {
             }
             let req = FetchRequest {
                 replica_id: -1,
-                max_wait_ms: max_wait.as_millis() as i32,
+                max_wait_ms: self.cfg.fetch_max_wait.as_millis() as i32,
                 min_bytes: self.cfg.fetch_min_bytes,
                 max_bytes: self.cfg.fetch_max_bytes,
                 isolation_level: i8::from(self.cfg.read_committed),
@@ -634,21 +675,57 @@ impl Consumer {
                 ..Default::default()
             };
             let pool = self.metadata.client().clone();
-            let timeout = self.cfg.client.request_timeout + max_wait;
-            async move {
-                let r = pool
-                    .send_with(
-                        leader,
-                        Purpose::Fetch,
-                        &req,
-                        RequestOptions { version: None, timeout: Some(timeout) },
-                    )
-                    .await;
-                (parts, r)
+            let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
+            let handle = tokio::spawn(async move {
+                pool.send_with(leader, Purpose::Fetch, &req, RequestOptions { version: None, timeout: Some(timeout) })
+                    .await
+            });
+            self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
+        }
+    }
+
+    /// Waits (until `deadline`) for a fetch to complete, then applies every completed one.
+    /// Nothing changes before the await, and applying does not await, so a dropped `poll`
+    /// leaves consistent state (the fetches stay in flight).
+    pub(crate) async fn complete_fetches(&mut self, deadline: Instant) -> Result<()> {
+        if self.in_flight.is_empty() {
+            tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100))).await;
+            return Ok(());
+        }
+        let in_flight = &mut self.in_flight;
+        let any_done = futures::future::poll_fn(|cx| {
+            let mut any = false;
+            for f in in_flight.iter_mut() {
+                if f.result.is_none() {
+                    if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f.handle).poll(cx) {
+                        f.result = Some(r.unwrap_or_else(|e| {
+                            Err(kafka_client::Error::NoBrokerAvailable { reason: format!("fetch task failed: {e}") })
+                        }));
+                    }
+                }
+                any |= f.result.is_some();
             }
+            if any { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
         });
-        let responses = join_all(requests).await;
-        // from here on: no await, so a dropped poll cannot leave state half-updated
+        if tokio::time::timeout_at(deadline, any_done).await.is_err() {
+            return Ok(());
+        }
+        let (done, pending): (Vec<InFlightFetch>, Vec<InFlightFetch>) =
+            std::mem::take(&mut self.in_flight).into_iter().partition(|f| f.result.is_some());
+        self.in_flight = pending;
+        let snap = self.metadata.snapshot();
+        let responses: Vec<_> = done
+            .into_iter()
+            .filter_map(|mut f| f.result.take().map(|r| (std::mem::take(&mut f.parts), r)))
+            .collect();
+        self.apply_fetches(&snap, responses)
+    }
+
+    fn apply_fetches(
+        &mut self,
+        snap: &kafka_client::metadata::MetadataCache,
+        responses: Vec<(Vec<(TopicPartition, i64)>, kafka_client::Result<kafka_protocol::generated::FetchResponse>)>,
+    ) -> Result<()> {
         for (parts, resp) in responses {
             let resp = match resp {
                 Ok(r) => r,
@@ -726,6 +803,7 @@ impl Consumer {
         Ok(())
     }
 }
+
 
 /// A coordinator response's error code (top level, else the first partition's).
 trait CoordinatorReply {
