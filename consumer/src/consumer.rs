@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::join_all;
 use kafka_client::conn::RequestOptions;
 use kafka_client::{CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};

@@ -311,6 +311,17 @@ mod tests {
         let got = run(&c, &subs);
         assert_eq!(got["a"], tps(&[("t1", 1), ("t2", 1)]));
         assert_eq!(got["b"], tps(&[("t1", 0), ("t2", 0)]));
+
+        // Racks disagree between the topics: co-partitioning wins over rack matching.
+        let c = ClusterView {
+            topics: BTreeMap::from([
+                ("t1".into(), racked_topic(&["r1", "r0"])),
+                ("t2".into(), racked_topic(&["r0", "r1"])),
+            ]),
+        };
+        let got = run(&c, &subs);
+        assert_eq!(got["a"], tps(&[("t1", 0), ("t2", 0)]));
+        assert_eq!(got["b"], tps(&[("t1", 1), ("t2", 1)]));
     }
 
     #[test]

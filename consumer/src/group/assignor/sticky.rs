@@ -2,7 +2,7 @@
 //! both on `AbstractStickyAssignor`): balanced assignments that keep as many previously owned
 //! partitions as possible.
 //!
-//! The shared algorithm ([`sticky_assign`]):
+//! The shared algorithm (`sticky_assign`):
 //!
 //! 1. **Claims.** Each member claims the partitions it owned and the generation it owned them
 //!    in. Claims of missing topics, of partitions beyond the topic's count and duplicates are
@@ -15,10 +15,13 @@
 //!    rest fill the members below quota, least loaded first. This moves the fewest partitions
 //!    possible, and a partition only moves from a member above its quota to one below it.
 //! 3. **Otherwise**: unowned partitions go, most constrained first (fewest subscribers), to the
-//!    least loaded subscriber; then, while some member could take a partition it subscribes to
-//!    from a member with at least two more, one moves (a partition the giver did not own before
-//!    this rebalance first). Every move lowers the sum of squared counts, so this ends, with no
-//!    member able to take from one two above it (Java's balance criterion).
+//!    least loaded subscriber. Then, while some chain of moves can take a partition off a
+//!    member and add one to a member holding at least two fewer (each receiver subscribing to
+//!    what it gets), the chain is applied: first moving only partitions nobody owned, then any.
+//!    Each chain lowers the sum of squared counts, so this ends, and it ends at the best balance
+//!    the subscriptions allow (no such chain left means that sum is minimal). Since owned
+//!    partitions move only when free ones cannot balance, the cooperative follow-up rebalance
+//!    places the withheld partitions without moving anything else.
 //!
 //! `cooperative-sticky` then withholds (KIP-429) every partition that would go to a member
 //! that does not claim it while another member does: the owner revokes it, and the rebalance
@@ -272,10 +275,11 @@ fn sticky_assign(
     }
     let mut owned: Vec<BTreeSet<Tp>> = vec![BTreeSet::new(); members.len()];
     for (tp, (_, owner)) in &best {
-        if let Some(m) = *owner
-            && member_topics[m].contains(&tp.0)
-        {
-            owned[m].insert(*tp);
+        match *owner {
+            Some(m) if member_topics[m].contains(&tp.0) => {
+                owned[m].insert(*tp);
+            }
+            _ => {}
         }
     }
 
@@ -337,35 +341,81 @@ fn assign_general(
             current[i].insert(tp);
         }
     }
-
-    while let Some((from, to, tp)) = find_move(member_topics, &current, &owned) {
-        current[from].remove(&tp);
-        current[to].insert(tp);
+    // Balance with the partitions nobody owned first, so owned ones move only when that is
+    // the only way to balance.
+    for only_free in [true, false] {
+        while let Some(path) = find_path(member_topics, &current, &owned, only_free) {
+            for (from, to, tp) in path {
+                current[from].remove(&tp);
+                current[to].insert(tp);
+            }
+        }
     }
     current
 }
 
-/// A move (giver, receiver, partition) from a member to one holding at least two fewer that
-/// subscribes to the partition's topic: the least loaded receiver, the most loaded giver, a
-/// partition the giver did not own before this rebalance if it has one.
-fn find_move(
+/// A chain of moves `(from, to, partition)` that takes one partition off a member and adds one
+/// to a member holding at least two fewer (each receiver subscribes to the topic it receives;
+/// the members in between give one and take one). `only_free`: move only partitions their
+/// holder did not own before this rebalance; otherwise prefer those. `None` when no such chain
+/// exists, which makes the sum of squared counts minimal: the best balance the subscriptions
+/// allow.
+fn find_path(
     member_topics: &[BTreeSet<usize>],
     current: &[BTreeSet<Tp>],
     owned: &[BTreeSet<Tp>],
-) -> Option<(usize, usize, Tp)> {
-    let mut order: Vec<usize> = (0..current.len()).collect();
-    order.sort_by_key(|&i| (current[i].len(), i));
-    for &to in &order {
-        for &from in order.iter().rev() {
-            if current[from].len() < current[to].len() + 2 {
-                break;
+    only_free: bool,
+) -> Option<Vec<(usize, usize, Tp)>> {
+    let m = current.len();
+    // The partition of each topic a member would give away.
+    let movable = |i: usize| -> BTreeMap<usize, Tp> {
+        let mut by_topic = BTreeMap::new();
+        for &tp in &current[i] {
+            let free = !owned[i].contains(&tp);
+            if free || !only_free {
+                let slot = by_topic.entry(tp.0).or_insert((free, tp));
+                if free && !slot.0 {
+                    *slot = (free, tp);
+                }
             }
-            let mut movable =
-                member_topics[to].iter().flat_map(|&t| current[from].range((t, i32::MIN)..=(t, i32::MAX)));
-            let first = movable.clone().next();
-            if let Some(tp) = movable.find(|tp| !owned[from].contains(tp)).or(first) {
-                return Some((from, to, *tp));
+        }
+        by_topic.into_iter().map(|(t, (_, tp))| (t, tp)).collect()
+    };
+    let min_load = current.iter().map(BTreeSet::len).min().unwrap_or(0);
+    let mut sources: Vec<usize> = (0..m).collect();
+    sources.sort_by_key(|&i| (std::cmp::Reverse(current[i].len()), i));
+    for src in sources {
+        let load = current[src].len();
+        if load < min_load + 2 {
+            break;
+        }
+        let mut via: Vec<Option<(usize, Tp)>> = vec![None; m];
+        let mut seen = vec![false; m];
+        seen[src] = true;
+        let mut queue = std::collections::VecDeque::from([src]);
+        let mut best: Option<usize> = None;
+        while let Some(a) = queue.pop_front() {
+            let gives = movable(a);
+            for b in 0..m {
+                let Some(tp) = member_topics[b].iter().find_map(|t| gives.get(t)) else { continue };
+                if seen[b] {
+                    continue;
+                }
+                seen[b] = true;
+                via[b] = Some((a, *tp));
+                queue.push_back(b);
+                if current[b].len() + 2 <= load && best.is_none_or(|x| current[b].len() < current[x].len()) {
+                    best = Some(b);
+                }
             }
+        }
+        if let Some(mut b) = best {
+            let mut path = Vec::new();
+            while let Some((a, tp)) = via[b] {
+                path.push((a, b, tp));
+                b = a;
+            }
+            return Some(path);
         }
     }
     None

@@ -136,6 +136,28 @@ fn spread(counts: impl Iterator<Item = usize> + Clone) -> usize {
     counts.clone().max().unwrap_or(0) - counts.min().unwrap_or(0)
 }
 
+#[test]
+fn by_name_knows_protocol_and_java_class_names() {
+    for (name, protocol) in [
+        ("range", "range"),
+        ("roundrobin", "roundrobin"),
+        ("sticky", "sticky"),
+        ("cooperative-sticky", "cooperative-sticky"),
+        ("org.apache.kafka.clients.consumer.RangeAssignor", "range"),
+        ("org.apache.kafka.clients.consumer.RoundRobinAssignor", "roundrobin"),
+        ("org.apache.kafka.clients.consumer.StickyAssignor", "sticky"),
+        ("org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative-sticky"),
+    ] {
+        assert_eq!(by_name(name).map(|a| a.name().to_owned()).as_deref(), Some(protocol), "{name}");
+    }
+    for unknown in ["", "Range", "uniform", "org.apache.kafka.clients.consumer.Uniform"] {
+        assert!(by_name(unknown).is_none(), "{unknown}");
+    }
+    let cooperative = by_name("cooperative-sticky").map(|a| a.supported_protocols());
+    assert_eq!(cooperative, Some(vec![RebalanceProtocol::Cooperative, RebalanceProtocol::Eager]));
+    assert_eq!(by_name("sticky").map(|a| a.supported_protocols()), Some(vec![RebalanceProtocol::Eager]));
+}
+
 proptest! {
     #[test]
     fn every_partition_goes_to_exactly_one_subscriber((cluster, subs) in group(false)) {
@@ -191,6 +213,21 @@ proptest! {
         for topic in cluster.topics.keys() {
             let per_member = result.values().map(|a| a.partitions.iter().filter(|tp| &tp.topic == topic).count());
             prop_assert!(spread(per_member) <= 1, "unbalanced on {topic}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn sticky_balances_different_subscriptions((cluster, subs) in group(false)) {
+        for assignor in sticky_assignors() {
+            let result = settle(assignor.as_ref(), &cluster, &subs, 1)?;
+            // No member could take a partition of its topics from one holding two more.
+            for (giver, given) in &result {
+                for (taker, taken) in &result {
+                    let could = given.partitions.iter().any(|tp| subs[taker].topics.contains(&tp.topic));
+                    prop_assert!(!could || given.partitions.len() < taken.partitions.len() + 2,
+                        "{}: {taker} could take from {giver}: {result:?}", assignor.name());
+                }
+            }
         }
     }
 
