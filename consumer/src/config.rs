@@ -16,11 +16,15 @@
 //! | `check.crcs` | `true` | verify record batch CRCs |
 //! | `client.rack` | (client key) | sent with fetches |
 //!
-//! Group-membership keys (`session.timeout.ms`, `heartbeat.interval.ms`, `max.poll.interval.ms`,
-//! `partition.assignment.strategy`, `group.instance.id`, `group.protocol`) are accepted with
-//! their Java defaults so that Java property files load, but `subscribe` is not built yet.
+//! | `group.instance.id` | (none) | static membership (KIP-345): a restart within `session.timeout.ms` keeps the assignment without a rebalance |
+//! | `session.timeout.ms` | `45000` | the coordinator expires a member without heartbeats for this long |
+//! | `heartbeat.interval.ms` | `3000` | heartbeat period of the background heartbeat task (must be below `session.timeout.ms`) |
+//! | `max.poll.interval.ms` | `300000` | a member that does not `poll` for this long leaves the group; also the rebalance timeout |
+//! | `partition.assignment.strategy` | `range,cooperative-sticky` | assignors in preference order: `range`, `roundrobin`, `sticky`, `cooperative-sticky` (or the Java class names); the cooperative protocol is used only when every listed assignor supports it |
+//! | `group.protocol` | `classic` | only `classic` is built; `consumer` (KIP-848) is a configuration error |
+//! | `exclude.internal.topics` | `true` | pattern subscriptions never match internal topics (`__consumer_offsets`, …) |
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use kafka_client::ClientConfig;
@@ -29,10 +33,11 @@ use kafka_client::config::{
 };
 
 use crate::error::{Error, Result};
+use crate::group::assignor::{self, Assignor};
 
 const KEYS: &[(&str, ConfigType, Option<&str>, Validator, &str)] = &[
     ("group.id", String, Some(""), Any, "The consumer group."),
-    ("group.instance.id", String, Some(""), Any, "Static membership id (groups not built yet)."),
+    ("group.instance.id", String, Some(""), Any, "Static membership id (KIP-345)."),
     ("auto.offset.reset", String, Some("latest"), OneOf(&["earliest", "latest", "none"]), "Where to start."),
     ("enable.auto.commit", Bool, Some("true"), Any, "Commit positions periodically."),
     ("auto.commit.interval.ms", Int, Some("5000"), AtLeast(0), "Auto-commit period."),
@@ -49,13 +54,31 @@ const KEYS: &[(&str, ConfigType, Option<&str>, Validator, &str)] = &[
         "Transactions.",
     ),
     ("check.crcs", Bool, Some("true"), Any, "Verify CRCs."),
-    ("exclude.internal.topics", Bool, Some("true"), Any, "For subscribe (not built yet)."),
+    ("exclude.internal.topics", Bool, Some("true"), Any, "Pattern subscriptions skip internal topics."),
     ("allow.auto.create.topics", Bool, Some("true"), Any, "Metadata requests may create topics."),
-    ("session.timeout.ms", Int, Some("45000"), AtLeast(1), "Groups (not built yet)."),
-    ("heartbeat.interval.ms", Int, Some("3000"), AtLeast(1), "Groups (not built yet)."),
-    ("max.poll.interval.ms", Int, Some("300000"), AtLeast(1), "Groups (not built yet)."),
-    ("partition.assignment.strategy", List, Some("range,cooperative-sticky"), Any, "Groups (not built yet)."),
-    ("group.protocol", String, Some("classic"), OneOf(&["classic", "consumer"]), "Groups (not built yet)."),
+    ("session.timeout.ms", Int, Some("45000"), AtLeast(1), "Group session timeout."),
+    ("heartbeat.interval.ms", Int, Some("3000"), AtLeast(1), "Heartbeat period."),
+    (
+        "max.poll.interval.ms",
+        Int,
+        Some("300000"),
+        AtLeast(1),
+        "Longest time between polls; rebalance timeout.",
+    ),
+    (
+        "partition.assignment.strategy",
+        List,
+        Some("range,cooperative-sticky"),
+        Any,
+        "Assignors, preferred first.",
+    ),
+    (
+        "group.protocol",
+        String,
+        Some("classic"),
+        OneOf(&["classic", "consumer"]),
+        "Group protocol (classic only).",
+    ),
 ];
 
 static DEF: LazyLock<ConfigDef> = LazyLock::new(|| {
@@ -108,6 +131,18 @@ pub struct ConsumerConfig {
     pub check_crcs: bool,
     /// `allow.auto.create.topics`.
     pub allow_auto_create_topics: bool,
+    /// `group.instance.id` (`None` when empty).
+    pub group_instance_id: Option<std::string::String>,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`.
+    pub max_poll_interval: Duration,
+    /// `partition.assignment.strategy`, resolved. Replace with custom assignors if needed.
+    pub assignors: Vec<Arc<dyn Assignor>>,
+    /// `exclude.internal.topics`.
+    pub exclude_internal_topics: bool,
 }
 
 impl ConsumerConfig {
@@ -135,7 +170,37 @@ impl ConsumerConfig {
             return Err(Error::Config("group.instance.id needs group.id".into()));
         }
         let ms = |k| Duration::from_millis(v.number(k) as u64);
+        if v.string("group.protocol") == "consumer" {
+            return Err(Error::Config(
+                "group.protocol=consumer (KIP-848) is not supported by this client; use classic".into(),
+            ));
+        }
+        if v.number("heartbeat.interval.ms") >= v.number("session.timeout.ms") {
+            return Err(Error::Config(format!(
+                "heartbeat.interval.ms ({}) must be lower than session.timeout.ms ({})",
+                v.number("heartbeat.interval.ms"),
+                v.number("session.timeout.ms")
+            )));
+        }
+        let mut assignors = Vec::new();
+        for name in v.list("partition.assignment.strategy") {
+            let a = assignor::by_name(name).ok_or_else(|| {
+                Error::Config(format!(
+                    "partition.assignment.strategy: unknown assignor {name:?} (known: range, roundrobin, sticky, cooperative-sticky)"
+                ))
+            })?;
+            assignors.push(a);
+        }
+        if assignors.is_empty() && group_id.is_some() {
+            return Err(Error::Config("partition.assignment.strategy is empty".into()));
+        }
         Ok(ConsumerConfig {
+            group_instance_id: Some(v.string("group.instance.id").to_owned()).filter(|g| !g.is_empty()),
+            session_timeout: ms("session.timeout.ms"),
+            heartbeat_interval: ms("heartbeat.interval.ms"),
+            max_poll_interval: ms("max.poll.interval.ms"),
+            assignors,
+            exclude_internal_topics: v.bool("exclude.internal.topics"),
             client,
             auto_offset_reset: match v.string("auto.offset.reset") {
                 "earliest" => OffsetReset::Earliest,

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::fetcher;
+use crate::membership::{GroupDriver, SubscriptionType};
 use crate::record::{ConsumerRecord, TopicPartition};
 
 /// ListOffsets' special timestamps.
@@ -27,9 +28,9 @@ const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
 
 #[derive(Debug, Default, Clone)]
-struct PartitionState {
+pub(crate) struct PartitionState {
     /// The next offset `poll` returns (Java's position).
-    position: Option<i64>,
+    pub(crate) position: Option<i64>,
     /// The next offset to fetch (ahead of `position` while records are buffered).
     fetch_position: Option<i64>,
     paused: bool,
@@ -39,12 +40,34 @@ struct PartitionState {
 /// one thread; every async method is cancellation-safe: positions move only when records are
 /// handed out, so dropping a `poll` loses nothing.
 pub struct Consumer {
-    cfg: ConsumerConfig,
-    metadata: Metadata,
-    coordinators: CoordinatorLookup,
-    assignment: BTreeMap<TopicPartition, PartitionState>,
-    buffer: VecDeque<ConsumerRecord>,
-    last_commit: Instant,
+    pub(crate) cfg: ConsumerConfig,
+    pub(crate) metadata: Metadata,
+    pub(crate) coordinators: CoordinatorLookup,
+    pub(crate) assignment: BTreeMap<TopicPartition, PartitionState>,
+    pub(crate) buffer: VecDeque<ConsumerRecord>,
+    pub(crate) last_commit: Instant,
+    /// What the application subscribed to (`subscribe`) or assigned (`assign`).
+    pub(crate) subscription: SubscriptionType,
+    /// Group membership, once `subscribe` was called (needs `group.id`).
+    pub(crate) group: Option<GroupDriver>,
+    /// Fetches on their way (at most one per leader).
+    pub(crate) in_flight: Vec<InFlightFetch>,
+}
+
+/// A Fetch request running as a task.
+pub(crate) struct InFlightFetch {
+    leader: i32,
+    /// The partitions and the positions they were fetched from.
+    parts: Vec<(TopicPartition, i64)>,
+    handle: tokio::task::JoinHandle<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+    /// The task's output, once taken from `handle`.
+    result: Option<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+}
+
+impl Drop for InFlightFetch {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
 
 impl std::fmt::Debug for Consumer {
@@ -64,6 +87,9 @@ impl Consumer {
             assignment: BTreeMap::new(),
             buffer: VecDeque::new(),
             last_commit: Instant::now(),
+            subscription: SubscriptionType::None,
+            group: None,
+            in_flight: Vec::new(),
             cfg,
         }
     }
@@ -75,9 +101,17 @@ impl Consumer {
         Ok(Self::new(ConsumerConfig::from_pairs(pairs)?))
     }
 
-    /// Replaces the assignment. Partitions kept keep their positions; others start from the
-    /// committed offset (with `group.id`) or `auto.offset.reset`.
+    /// Replaces the assignment (manual assignment, no group membership). Partitions kept keep
+    /// their positions; others start from the committed offset (with `group.id`) or
+    /// `auto.offset.reset`. Panics-free, but mixing it with `subscribe` is an error in Java;
+    /// here the last call wins.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        self.subscription = SubscriptionType::Assigned;
+        self.set_assignment(partitions);
+    }
+
+    /// Sets the assigned partitions, keeping the state of those kept.
+    pub(crate) fn set_assignment(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let new: BTreeMap<_, _> = partitions
             .into_iter()
             .map(|tp| {
@@ -88,16 +122,6 @@ impl Consumer {
         self.buffer.retain(|r| new.contains_key(&TopicPartition::new(r.topic.clone(), r.partition)));
         self.metadata.add_topics(new.keys().map(|tp| tp.topic.clone()));
         self.assignment = new;
-    }
-
-    /// Group subscriptions are not built yet: always an error.
-    pub fn subscribe(&mut self, _topics: &[&str]) -> Result<()> {
-        Err(Error::Unsupported("subscribe (consumer groups)"))
-    }
-
-    /// Drops the assignment.
-    pub fn unsubscribe(&mut self) {
-        self.assign([]);
     }
 
     /// The assigned partitions.
@@ -180,19 +204,17 @@ impl Consumer {
 
     /// Fetches until records arrive or `timeout` passes; returns at most `max.poll.records`.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        self.maybe_auto_commit().await;
         let deadline = Instant::now() + timeout;
+        self.polled();
+        self.maybe_auto_commit().await;
         loop {
+            self.ensure_active_group(deadline).await?;
             if !self.buffer.is_empty() {
                 let n = self.buffer.len().min(self.cfg.max_poll_records);
                 let out: Vec<ConsumerRecord> = self.buffer.drain(..n).collect();
-                for r in &out {
-                    if let Some(st) =
-                        self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
-                    {
-                        st.position = Some(r.offset + 1);
-                    }
-                }
+                self.advance_positions(&out);
+                // prefetch: the next fetches run while the application processes these
+                self.send_fetches();
                 return Ok(out);
             }
             let now = Instant::now();
@@ -200,17 +222,42 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             if self.assignment.is_empty() {
-                tokio::time::sleep_until(deadline).await;
-                return Ok(Vec::new());
+                if self.rebalance_pending() {
+                    // a join is under way or due: wait for it rather than sleeping blind
+                    continue;
+                }
+                tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100))).await;
+                if Instant::now() >= deadline {
+                    return Ok(Vec::new());
+                }
+                continue;
             }
             self.ensure_positions().await?;
-            let wait = deadline.saturating_duration_since(Instant::now()).min(self.cfg.fetch_max_wait);
-            self.fetch_once(wait).await?;
+            self.send_fetches();
+            self.complete_fetches(deadline).await?;
+        }
+    }
+
+    /// Moves positions past `records` (runs of one partition are contiguous, so this builds
+    /// one key per run, not per record).
+    fn advance_positions(&mut self, records: &[ConsumerRecord]) {
+        let mut i = 0;
+        while i < records.len() {
+            let (topic, partition) = (&records[i].topic, records[i].partition);
+            let mut j = i;
+            while j + 1 < records.len() && records[j + 1].partition == partition && &records[j + 1].topic == topic {
+                j += 1;
+            }
+            if let Some(st) = self.assignment.get_mut(&TopicPartition::new(topic.clone(), partition)) {
+                st.position = Some(records[j].offset + 1);
+            }
+            i = j + 1;
         }
     }
 
     /// The next record, as a stream would yield it (waits as long as it takes).
     pub async fn next_record(&mut self) -> Result<ConsumerRecord> {
+        self.polled();
         loop {
             if let Some(r) = self.buffer.pop_front() {
                 if let Some(st) = self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
@@ -219,9 +266,16 @@ impl Consumer {
                 }
                 return Ok(r);
             }
+            self.maybe_auto_commit().await;
+            self.ensure_active_group(Instant::now() + self.cfg.fetch_max_wait).await?;
+            self.polled();
+            if self.assignment.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             self.ensure_positions().await?;
-            let wait = self.cfg.fetch_max_wait;
-            self.fetch_once(wait).await?;
+            self.send_fetches();
+            self.complete_fetches(Instant::now() + self.cfg.fetch_max_wait).await?;
         }
     }
 
@@ -297,13 +351,14 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Commits (with auto-commit on) and closes the connections.
+    /// Commits (with auto-commit on), revokes the partitions through the rebalance listener,
+    /// leaves the group (dynamic members; static members keep their place until
+    /// `session.timeout.ms`, as in Java) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
-        if self.cfg.enable_auto_commit {
-            self.commit_sync(None).await?;
-        }
+        let commit = if self.cfg.enable_auto_commit { self.commit_sync(None).await } else { Ok(()) };
+        self.leave_group("the consumer is closing").await;
         self.metadata.client().close();
-        Ok(())
+        commit
     }
 
     fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
@@ -335,10 +390,12 @@ impl Consumer {
                 ..Default::default()
             });
         }
+        let (generation_id, member_id, group_instance_id) = self.commit_generation()?;
         let req = OffsetCommitRequest {
             group_id: group.clone(),
-            generation_id_or_member_epoch: -1,
-            member_id: String::new(),
+            generation_id_or_member_epoch: generation_id,
+            member_id,
+            group_instance_id,
             topics: topics
                 .into_iter()
                 .map(|(t, ps)| OffsetCommitRequestTopic {
@@ -352,7 +409,10 @@ impl Consumer {
         let resp = self
             .to_coordinator(&group, |conn| {
                 let v = conn.version(ApiKey::OffsetCommit).unwrap_or(8).min(8);
-                let req = req.clone();
+                let mut req = req.clone();
+                if v < 7 {
+                    req.group_instance_id = None;
+                }
                 async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
             })
             .await?;
@@ -360,6 +420,9 @@ impl Consumer {
             for p in &t.partitions {
                 let code = ErrorCode::from(p.error_code);
                 if code != ErrorCode::None {
+                    if let Some(e) = self.commit_rejected(code) {
+                        return Err(e);
+                    }
                     return Err(Error::Broker {
                         api: "OffsetCommit",
                         topic: t.name.clone(),
@@ -452,11 +515,7 @@ impl Consumer {
             OffsetReset::Latest => LATEST,
             OffsetReset::None => {
                 let tp = &need_reset[0];
-                return Err(Error::OffsetOutOfRange {
-                    topic: tp.topic.clone(),
-                    partition: tp.partition,
-                    offset: -1,
-                });
+                return Err(Error::NoOffsetForPartition { topic: tp.topic.clone(), partition: tp.partition });
             }
         };
         for (tp, (offset, _)) in self.list_offsets(&need_reset, ts).await? {
@@ -562,23 +621,31 @@ impl Consumer {
         Ok(out)
     }
 
-    /// One round of fetches (one request per leader, concurrently), appending records to the
-    /// buffer and moving fetch positions. State changes only after every await.
-    async fn fetch_once(&mut self, max_wait: Duration) -> Result<()> {
+    /// Sends a Fetch to every leader that has fetchable partitions and no fetch in flight
+    /// (Java's `Fetcher.sendFetches`). A partition is fetchable when it has a position, is not
+    /// paused, has no records buffered and no fetch out: so memory stays bounded by one
+    /// response per leader in flight plus one per partition buffered, and the next fetch is
+    /// already on its way while the application processes what `poll` returned. Requests run
+    /// as tasks, so dropping a `poll` does not cancel them; their answers are applied by a
+    /// later `poll` (and dropped if a seek or a rebalance made them stale).
+    pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
+        let buffered: std::collections::HashSet<(&str, i32)> =
+            self.buffer.iter().map(|r| (r.topic.as_str(), r.partition)).collect();
+        let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
         for (tp, st) in &self.assignment {
             let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
+            if buffered.contains(&(tp.topic.as_str(), tp.partition)) {
+                continue;
+            }
             match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
-                Some(l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+                Some(l) if !busy.contains(&l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+                Some(_) => {}
                 None => self.metadata.request_update(),
             }
         }
-        if by_leader.is_empty() {
-            tokio::time::sleep(max_wait.min(Duration::from_millis(100))).await;
-            return Ok(());
-        }
-        let requests = by_leader.into_iter().map(|(leader, parts)| {
+        for (leader, parts) in by_leader {
             let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
             for (tp, pos) in &parts {
                 topics.entry(tp.topic.clone()).or_default().push(FetchPartition {
@@ -590,7 +657,7 @@ impl Consumer {
             }
             let req = FetchRequest {
                 replica_id: -1,
-                max_wait_ms: max_wait.as_millis() as i32,
+                max_wait_ms: self.cfg.fetch_max_wait.as_millis() as i32,
                 min_bytes: self.cfg.fetch_min_bytes,
                 max_bytes: self.cfg.fetch_max_bytes,
                 isolation_level: i8::from(self.cfg.read_committed),
@@ -607,21 +674,57 @@ impl Consumer {
                 ..Default::default()
             };
             let pool = self.metadata.client().clone();
-            let timeout = self.cfg.client.request_timeout + max_wait;
-            async move {
-                let r = pool
-                    .send_with(
-                        leader,
-                        Purpose::Fetch,
-                        &req,
-                        RequestOptions { version: None, timeout: Some(timeout) },
-                    )
-                    .await;
-                (parts, r)
+            let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
+            let handle = tokio::spawn(async move {
+                pool.send_with(leader, Purpose::Fetch, &req, RequestOptions { version: None, timeout: Some(timeout) })
+                    .await
+            });
+            self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
+        }
+    }
+
+    /// Waits (until `deadline`) for a fetch to complete, then applies every completed one.
+    /// Nothing changes before the await, and applying does not await, so a dropped `poll`
+    /// leaves consistent state (the fetches stay in flight).
+    pub(crate) async fn complete_fetches(&mut self, deadline: Instant) -> Result<()> {
+        if self.in_flight.is_empty() {
+            tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100))).await;
+            return Ok(());
+        }
+        let in_flight = &mut self.in_flight;
+        let any_done = futures::future::poll_fn(|cx| {
+            let mut any = false;
+            for f in in_flight.iter_mut() {
+                if f.result.is_none() {
+                    if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f.handle).poll(cx) {
+                        f.result = Some(r.unwrap_or_else(|e| {
+                            Err(kafka_client::Error::NoBrokerAvailable { reason: format!("fetch task failed: {e}") })
+                        }));
+                    }
+                }
+                any |= f.result.is_some();
             }
+            if any { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
         });
-        let responses = join_all(requests).await;
-        // from here on: no await, so a dropped poll cannot leave state half-updated
+        if tokio::time::timeout_at(deadline, any_done).await.is_err() {
+            return Ok(());
+        }
+        let (done, pending): (Vec<InFlightFetch>, Vec<InFlightFetch>) =
+            std::mem::take(&mut self.in_flight).into_iter().partition(|f| f.result.is_some());
+        self.in_flight = pending;
+        let snap = self.metadata.snapshot();
+        let responses: Vec<_> = done
+            .into_iter()
+            .filter_map(|mut f| f.result.take().map(|r| (std::mem::take(&mut f.parts), r)))
+            .collect();
+        self.apply_fetches(&snap, responses)
+    }
+
+    fn apply_fetches(
+        &mut self,
+        snap: &kafka_client::metadata::MetadataCache,
+        responses: Vec<(Vec<(TopicPartition, i64)>, kafka_client::Result<kafka_protocol::generated::FetchResponse>)>,
+    ) -> Result<()> {
         for (parts, resp) in responses {
             let resp = match resp {
                 Ok(r) => r,
@@ -699,6 +802,7 @@ impl Consumer {
         Ok(())
     }
 }
+
 
 /// A coordinator response's error code (top level, else the first partition's).
 trait CoordinatorReply {

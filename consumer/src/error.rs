@@ -34,6 +34,50 @@ pub enum Error {
         /// The position.
         offset: i64,
     },
+    /// No committed offset and `auto.offset.reset=none` (Java's `NoOffsetForPartitionException`).
+    #[error("{topic}-{partition}: no committed offset and auto.offset.reset is none")]
+    NoOffsetForPartition {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+    /// Group membership failed (JoinGroup / SyncGroup / Heartbeat errors that end it).
+    #[error("group {group}: {api} failed: {message} ({code:?})")]
+    Group {
+        /// The API.
+        api: &'static str,
+        /// `group.id`.
+        group: String,
+        /// The broker's code (`None` for client-side failures such as an undecodable assignment).
+        code: ErrorCode,
+        /// What happened.
+        message: String,
+    },
+    /// A commit was rejected because this member is no longer part of the generation (Java's
+    /// `CommitFailedException`): the group rebalanced and the partitions may belong to another
+    /// member. The next `poll` rejoins.
+    #[error("group {group}: commit failed: {reason}")]
+    CommitFailed {
+        /// `group.id`.
+        group: String,
+        /// Why (the broker's code).
+        reason: String,
+    },
+    /// A commit arrived while the group rebalances; retry after the next `poll`.
+    #[error("group {group}: commit rejected while the group is rebalancing (REBALANCE_IN_PROGRESS)")]
+    RebalanceInProgress {
+        /// `group.id`.
+        group: String,
+    },
+    /// A subscription pattern does not compile.
+    #[error("invalid subscription pattern {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
     /// The partition is not assigned to this consumer.
     #[error("{topic}-{partition} is not assigned to this consumer")]
     NotAssigned {
@@ -71,7 +115,8 @@ impl Error {
         match self {
             Error::Client(e) => e.is_retriable(),
             Error::Broker { code, .. } => code.is_retriable(),
-            Error::Timeout(..) => true,
+            Error::Timeout(..) | Error::RebalanceInProgress { .. } => true,
+            Error::Group { code, .. } => code.is_retriable(),
             _ => false,
         }
     }

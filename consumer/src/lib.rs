@@ -41,9 +41,13 @@ mod consumer;
 mod error;
 mod fetcher;
 pub mod group;
+mod membership;
 mod record;
 
 pub use config::{ConsumerConfig, OffsetReset};
 pub use consumer::Consumer;
 pub use error::{Error, Result};
+pub use group::assignor::{Assignor, RebalanceProtocol};
+pub use group::listener::ConsumerRebalanceListener;
+pub use membership::ConsumerGroupMetadata;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};

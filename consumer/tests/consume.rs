@@ -143,7 +143,7 @@ async fn out_of_range_positions_follow_auto_offset_reset() {
     let mut strict = consumer(&c, &[("auto.offset.reset", "none")]);
     strict.assign([tp.clone()]);
     let e = strict.poll(Duration::from_millis(100)).await.unwrap_err();
-    assert!(matches!(e, Error::OffsetOutOfRange { .. }), "{e}");
+    assert!(matches!(e, Error::NoOffsetForPartition { .. }), "{e}");
     strict.seek(&tp, 1_000).unwrap();
     let e = strict.poll(Duration::from_secs(2)).await.unwrap_err();
     assert_eq!(e.to_string(), "r-0: offset 1000 is out of range and auto.offset.reset is none");
@@ -190,9 +190,32 @@ async fn pause_stops_fetching_a_partition_until_resume() {
 }
 
 #[tokio::test]
-async fn subscribe_is_not_built_yet_and_says_so() {
-    let (c, _p) = setup("x", 1).await;
-    let mut con = consumer(&c, &[("group.id", "g")]);
-    let e = con.subscribe(&["x"]).unwrap_err();
-    assert!(e.to_string().contains("not supported"), "{e}");
+async fn auto_commit_never_commits_records_not_yet_returned() {
+    let (c, p) = setup("ac", 1).await;
+    for f in p.send_all((0..300).map(|i| ProducerRecord::new("ac").partition(0).value(format!("v{i}")))) {
+        f.await.unwrap();
+    }
+    let mut con = consumer(
+        &c,
+        &[
+            ("group.id", "g-ac"),
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+            ("auto.commit.interval.ms", "0"),
+        ],
+    );
+    con.subscribe(["ac"]).unwrap();
+    let mut returned = 0i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while returned < 100 {
+        assert!(tokio::time::Instant::now() < deadline);
+        let got = con.poll(Duration::from_millis(100)).await.unwrap();
+        returned += got.len() as i64;
+        // the fetcher has prefetched far beyond what poll returned, yet the committed offset
+        // (written by the auto-commit at the start of each poll) never passes what was returned
+        let committed = c.committed_offset("g-ac", "ac", 0).unwrap_or(0);
+        assert!(committed <= returned, "committed {committed} but only {returned} records were returned");
+    }
+    con.close().await.unwrap();
+    assert_eq!(c.committed_offset("g-ac", "ac", 0), Some(returned), "close commits exactly what was returned");
 }

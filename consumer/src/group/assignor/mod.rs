@@ -7,10 +7,77 @@
 //! property tests beside the code.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::record::TopicPartition;
+
+mod range;
+mod round_robin;
+mod sticky;
+#[cfg(test)]
+mod tests;
+
+pub use range::RangeAssignor;
+pub use round_robin::RoundRobinAssignor;
+pub use sticky::{CooperativeStickyAssignor, StickyAssignor};
+
+/// The built-in assignor called `name`: its protocol name (`range`, `roundrobin`, `sticky`,
+/// `cooperative-sticky`) or its Java class name (`org.apache.kafka.clients.consumer.RangeAssignor`
+/// …), as `partition.assignment.strategy` accepts both. `None` for anything else.
+pub fn by_name(name: &str) -> Option<Arc<dyn Assignor>> {
+    const JAVA_PACKAGE: &str = "org.apache.kafka.clients.consumer.";
+    let short = match name.trim().strip_prefix(JAVA_PACKAGE) {
+        Some("RangeAssignor") => "range",
+        Some("RoundRobinAssignor") => "roundrobin",
+        Some("StickyAssignor") => "sticky",
+        Some("CooperativeStickyAssignor") => "cooperative-sticky",
+        Some(_) => return None,
+        None => name.trim(),
+    };
+    match short {
+        "range" => Some(Arc::new(RangeAssignor)),
+        "roundrobin" => Some(Arc::new(RoundRobinAssignor)),
+        "sticky" => Some(Arc::new(StickyAssignor::default())),
+        "cooperative-sticky" => Some(Arc::new(CooperativeStickyAssignor::default())),
+        _ => None,
+    }
+}
+
+/// Members in Java's `MemberInfo` order: static members (with a `group.instance.id`) first,
+/// by instance id, then dynamic members by member id. Range and round-robin hand out
+/// partitions in this order, so a restarted static member keeps its partitions.
+fn java_member_order(subscriptions: &BTreeMap<String, Subscription>) -> Vec<(&str, &Subscription)> {
+    let mut members: Vec<(&str, &Subscription)> =
+        subscriptions.iter().map(|(id, sub)| (id.as_str(), sub)).collect();
+    members.sort_by(|(a_id, a), (b_id, b)| {
+        match (a.group_instance_id.as_deref(), b.group_instance_id.as_deref()) {
+            (Some(x), Some(y)) => x.cmp(y).then(a_id.cmp(b_id)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a_id.cmp(b_id),
+        }
+    });
+    members
+}
+
+/// Turns member → partitions into the assignor output: every member present, partitions
+/// sorted by topic then partition.
+fn into_assignments(
+    subscriptions: &BTreeMap<String, Subscription>,
+    mut partitions: BTreeMap<String, Vec<TopicPartition>>,
+) -> BTreeMap<String, Assignment> {
+    subscriptions
+        .keys()
+        .map(|member| {
+            let mut assigned = partitions.remove(member).unwrap_or_default();
+            assigned.sort();
+            assigned.dedup();
+            (member.clone(), Assignment { partitions: assigned, user_data: None })
+        })
+        .collect()
+}
 
 /// Which rebalance protocols an assignor supports (Java's `RebalanceProtocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
