@@ -128,6 +128,31 @@ pub enum Error {
         /// The broker's error message, if it sent one.
         message: Option<String>,
     },
+    /// TLS failed: the handshake (an untrusted or expired certificate, a host name the
+    /// certificate does not name, a client certificate the broker refused) or a later TLS
+    /// alert. Not retriable: the configuration or the certificates must change.
+    #[error("TLS error with {broker}: {message}")]
+    Tls {
+        /// The broker.
+        broker: BrokerRef,
+        /// What failed (rustls' error text and what to check).
+        message: String,
+    },
+    /// SASL authentication failed: wrong credentials (`SASL_AUTHENTICATION_FAILED` with the
+    /// broker's message), a mechanism the broker does not enable (`UNSUPPORTED_SASL_MECHANISM`,
+    /// listing the ones it does), or a broker reply that broke the mechanism's rules (a bad
+    /// SCRAM server signature). Not retriable.
+    #[error("SASL {mechanism} authentication with {broker} failed{}: {message}", code_text(.code))]
+    Authentication {
+        /// The broker.
+        broker: BrokerRef,
+        /// The SASL mechanism (`sasl.mechanism`).
+        mechanism: String,
+        /// The broker's error code, when the broker reported the failure.
+        code: Option<ErrorCode>,
+        /// The broker's message, or what the client found wrong.
+        message: String,
+    },
     /// No broker could be reached (every known broker failed or is backing off).
     #[error("no broker is available: {reason}")]
     NoBrokerAvailable {
@@ -149,6 +174,10 @@ pub enum Error {
 
 fn suggestion_text(s: &Option<String>) -> String {
     s.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+}
+
+fn code_text(c: &Option<ErrorCode>) -> String {
+    c.map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 fn on_text(b: &Option<BrokerRef>) -> String {
@@ -188,14 +217,23 @@ impl Error {
             Error::UnknownConfig { .. }
             | Error::Config { .. }
             | Error::UnsupportedApi { .. }
+            | Error::Tls { .. }
+            | Error::Authentication { .. }
             | Error::Closed => false,
         }
     }
 
-    /// The broker's error code, for [`Error::Broker`].
+    /// Whether this is a TLS or SASL authentication failure (Java's `AuthenticationException`):
+    /// retrying with the same settings cannot help, so waits for metadata end at once.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(self, Error::Tls { .. } | Error::Authentication { .. })
+    }
+
+    /// The broker's error code, for [`Error::Broker`] and [`Error::Authentication`].
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Broker { code, .. } => Some(*code),
+            Error::Authentication { code, .. } => *code,
             _ => None,
         }
     }
@@ -204,7 +242,12 @@ impl Error {
         Error::Config { key: key.into(), message: message.into() }
     }
 
+    /// An I/O error; one that carries a rustls error (a failed handshake, a TLS alert) becomes
+    /// [`Error::Tls`].
     pub(crate) fn io(broker: &BrokerRef, e: std::io::Error) -> Error {
+        if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return Error::Tls { broker: broker.clone(), message: crate::conn::tls::describe(tls) };
+        }
         Error::Io { broker: broker.clone(), source: Arc::new(e) }
     }
 }

@@ -10,10 +10,13 @@
 //! - `backoff.rs`: [`ExponentialBackoff`] (KIP-580: exponential with ±20% jitter).
 //! - `config/`: [`ClientConfig`] and its builder; `def.rs` the [`ConfigDef`] key table and
 //!   parser the producer/consumer/admin configs extend; `keys.rs` the shared keys and
-//!   their docs (rendered in [`config`]); `properties.rs` `.properties` text; `suggest.rs`
-//!   "did you mean" by edit distance.
+//!   their docs (rendered in [`config`]); `security.rs` the `ssl.*` / `sasl.*` settings and
+//!   their cross-key rules; `jaas.rs` Java's `sasl.jaas.config`; `properties.rs` `.properties`
+//!   text; `suggest.rs` "did you mean" by edit distance.
 //! - `conn/`: one broker [`Connection`]: `transport.rs` (pluggable setup stages: [`Transport`],
-//!   [`Authenticator`]), `handshake.rs` (sans-IO ApiVersions negotiation), `versions.rs`
+//!   [`Authenticator`]), `tls.rs` (rustls + ring [`conn::TlsTransport`]), `sasl/` (PLAIN,
+//!   SCRAM-SHA-256/512 and OAUTHBEARER as sans-IO state machines, [`conn::sasl::SaslAuthenticator`],
+//!   KIP-368 re-authentication), `handshake.rs` (sans-IO ApiVersions negotiation), `versions.rs`
 //!   (per-API versions), `inflight.rs` (correlation ids), `io.rs` (reader/writer tasks).
 //! - `pool.rs`: [`NetworkClient`], connections per (broker, [`Purpose`]) with reconnect backoff
 //!   and growing setup timeouts; `bootstrap.rs` bootstrap nodes.

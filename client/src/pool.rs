@@ -21,7 +21,10 @@ use crate::{
     backoff::ExponentialBackoff,
     bootstrap::bootstrap_nodes,
     config::ClientConfig,
-    conn::{Authenticator, Connection, ConnectionOptions, NoAuth, RequestOptions, TcpTransport, Transport},
+    conn::{
+        Authenticator, BoxFuture, BoxStream, Connection, ConnectionOptions, NoAuth, RequestOptions,
+        Transport, sasl::OAuthBearerTokenProvider, security_stages,
+    },
     error::{BrokerRef, Error, Result},
     metrics::ClientMetrics,
 };
@@ -74,6 +77,17 @@ struct PoolInner {
     metrics: ClientMetrics,
 }
 
+/// A transport standing in for security settings that cannot work: every connect fails with
+/// why.
+#[derive(Debug)]
+struct Unusable(Error);
+
+impl Transport for Unusable {
+    fn connect<'a>(&'a self, _: &'a BrokerRef, _: &'a str, _: u16) -> BoxFuture<'a, Result<BoxStream>> {
+        Box::pin(async move { Err(self.0.clone()) })
+    }
+}
+
 /// The broker pool (Java's `NetworkClient`). Cheap to clone.
 #[derive(Clone)]
 pub struct NetworkClient {
@@ -91,14 +105,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl NetworkClient {
-    /// A pool over plain TCP (the only `security.protocol` so far), starting from the
-    /// bootstrap servers.
+    /// A pool with the setup stages `security.protocol` calls for (TCP or TLS; SASL or none),
+    /// starting from the bootstrap servers. OAUTHBEARER needs [`NetworkClient::with_token_provider`]
+    /// unless `sasl.jaas.config` has `unsecuredLogin*` options.
     pub fn new(config: ClientConfig) -> Self {
-        let tcp = TcpTransport {
-            send_buffer_bytes: config.send_buffer_bytes,
-            receive_buffer_bytes: config.receive_buffer_bytes,
-        };
-        Self::with_stages(config, Arc::new(tcp), Arc::new(NoAuth))
+        Self::with_security(config, None)
+    }
+
+    /// [`NetworkClient::new`] with the OAUTHBEARER tokens from `provider`.
+    pub fn with_token_provider(config: ClientConfig, provider: Arc<dyn OAuthBearerTokenProvider>) -> Self {
+        Self::with_security(config, Some(provider))
+    }
+
+    fn with_security(config: ClientConfig, provider: Option<Arc<dyn OAuthBearerTokenProvider>>) -> Self {
+        match security_stages(&config, provider) {
+            Ok((transport, auth)) => Self::with_stages(config, transport, auth),
+            Err(e) => {
+                // Parsed configs were checked already; what is left (a missing token provider)
+                // fails every connection attempt with the reason.
+                tracing::error!(error = %e, "security settings unusable");
+                Self::with_stages(config, Arc::new(Unusable(e)), Arc::new(NoAuth))
+            }
+        }
     }
 
     /// A pool with custom setup stages (TLS / SASL, or an in-memory transport in tests).
@@ -270,7 +298,8 @@ impl NetworkClient {
         let counters = self.inner.metrics.broker(node);
         opts.counters = Some(counters.clone());
         let result =
-            Connection::connect(broker.clone(), &*self.inner.transport, &*self.inner.auth, &opts).await;
+            Connection::connect_with(broker.clone(), &*self.inner.transport, self.inner.auth.clone(), &opts)
+                .await;
         counters.connect_attempt(result.is_ok());
         let mut nodes = lock(&self.inner.nodes);
         let h = nodes.health.entry(node).or_default();

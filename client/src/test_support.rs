@@ -37,6 +37,11 @@ pub(crate) struct FakeConn {
 }
 
 impl FakeConn {
+    /// A scripted connection over `stream` (e.g. a TLS stream a test accepted).
+    pub(crate) fn new(stream: BoxStream) -> FakeConn {
+        FakeConn { stream, buf: BytesMut::new() }
+    }
+
     /// Reads one request; `None` when the client closed the connection.
     pub(crate) async fn read_request(&mut self) -> Option<(RequestHeader, RequestKind)> {
         loop {

@@ -9,6 +9,8 @@
 #   kafka.sh kill-broker N    [--dir DIR]          kill -9 node N (1-based)
 #   kafka.sh restart-broker N [--dir DIR]          stop node N if running, start it, wait for it
 #   kafka.sh resolve                               only fetch the jars
+#   kafka.sh security-env [--dir DIR]              prints KAFKA_SASL_SSL_BOOTSTRAP=... lines
+#                                                  (for a cluster started with KAFKA_SECURITY=1)
 #
 # Jars come from Maven Central through ../pom.xml into the cache
 # ${KAFKA_CACHE_DIR:-$HOME/.cache/kafka-sdk} (Maven's local repository is $CACHE/m2, the jars
@@ -27,6 +29,14 @@
 #   KAFKA_STOP_GRACE     seconds between TERM and KILL on stop (default 10)
 #   KAFKA_EXTRA_PROPS    extra server.properties lines, appended to every node's file
 #   KAFKA_SKIP_VERIFY    set to 1 to skip the kafka-tools check that every broker is visible
+#   KAFKA_SECURITY       set to 1 to add secured listeners to every node (for tests/security.rs):
+#                        SASL_SSL (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER unsecured JWS; certificate
+#                        for DNS:localhost only, advertised as localhost), SASL_PLAINTEXT (PLAIN,
+#                        SCRAM-SHA-256/512) and SSL with ssl.client.auth=required. Users: PLAIN
+#                        alice/alice-secret and bob/bob-secret; SCRAM (both hashes, created at
+#                        format time) alice/alice-secret. connections.max.reauth.ms=6000, so SASL
+#                        sessions re-authenticate (KIP-368). A test CA and PEM files (ca.pem,
+#                        client.pem = key + chain for mTLS) are made with openssl in DIR/tls.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,7 +56,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -168,6 +178,75 @@ logger.apache.level = $level
 EOF
 }
 
+SECURITY="${KAFKA_SECURITY:-0}"
+SCRAM_USERS=(alice:alice-secret)
+PLAIN_JAAS='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_bob="bob-secret";'
+SCRAM_JAAS='org.apache.kafka.common.security.scram.ScramLoginModule required;'
+OAUTH_JAAS='org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";'
+
+# Makes a throwaway CA, a broker certificate for DNS:localhost (its key encrypted: Kafka's
+# file-based PEM key store needs ssl.key.password) and a client certificate for mutual TLS.
+make_tls_files() {
+    local dir="$CLUSTER_DIR/tls"
+    mkdir -p "$dir"
+    command -v openssl >/dev/null || die "openssl not found (needed for KAFKA_SECURITY=1)"
+    (
+        cd "$dir"
+        local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 3 -subj "/CN=kafka-sdk test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        local who san
+        for who in broker client; do
+            san="DNS:$who"
+            [[ "$who" == broker ]] && san="DNS:localhost"
+            openssl req "${ec[@]}" -keyout "$who.key" -out "$who.csr" -subj "/CN=$who"
+            printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=%s\n' \
+                "$san" >"$who.ext"
+            openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3 \
+                -extfile "$who.ext" -out "$who.crt"
+        done
+        openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in broker.key -passout pass:broker-key-secret \
+            -out broker-enc.key
+        cat broker-enc.key broker.crt >broker.pem
+        cat client.key client.crt >client.pem
+    ) >"$dir/openssl.log" 2>&1 || {
+        cat "$dir/openssl.log" >&2
+        die "making the test certificates failed"
+    }
+}
+
+# The secured listeners' server.properties lines for node $1 (ports from the state file).
+security_props() {
+    local node="$1" tls="$CLUSTER_DIR/tls" l m
+    local port cport sasl_ssl sasl_plain ssl
+    port="$(state_get "port.$node")"
+    cport="$(state_get "controller_port.$node")"
+    sasl_ssl="$(state_get "sasl_ssl_port.$node")"
+    sasl_plain="$(state_get "sasl_plaintext_port.$node")"
+    ssl="$(state_get "ssl_port.$node")"
+    cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$sasl_plain,SSL://127.0.0.1:$ssl
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://localhost:$sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$sasl_plain,SSL://localhost:$ssl
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$tls/broker.pem
+ssl.key.password=broker-key-secret
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+listener.name.ssl.ssl.client.auth=required
+connections.max.reauth.ms=6000
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=$OAUTH_JAAS
+PROPS
+    for l in sasl_ssl sasl_plaintext; do
+        printf 'listener.name.%s.plain.sasl.jaas.config=%s\n' "$l" "$PLAIN_JAAS"
+        for m in scram-sha-256 scram-sha-512; do
+            printf 'listener.name.%s.%s.sasl.jaas.config=%s\n' "$l" "$m" "$SCRAM_JAAS"
+        done
+    done
+}
+
 write_node_config() {
     local node="$1" brokers="$2" port="$3" voters="$4" cport="$5"
     local rf=1 min_isr=1
@@ -205,6 +284,10 @@ num.recovery.threads.per.data.dir=1
 background.threads=4
 log.retention.check.interval.ms=300000
 EOF
+    if [[ "$SECURITY" == 1 ]]; then
+        # Later lines win in a properties file: these replace the listener lines above.
+        security_props "$node" >>"$dir/server.properties"
+    fi
     if [[ -n "${KAFKA_EXTRA_PROPS:-}" ]]; then
         printf '%s\n' "$KAFKA_EXTRA_PROPS" >>"$dir/server.properties"
     fi
@@ -214,8 +297,17 @@ EOF
 format_node() {
     local node="$1" cluster="$2"
     local dir="$CLUSTER_DIR/node-$node"
+    local -a scram=()
+    if [[ "$SECURITY" == 1 ]]; then
+        local u m
+        for u in "${SCRAM_USERS[@]}"; do
+            for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+                scram+=(--add-scram "$m=[name=${u%%:*},password=${u#*:}]")
+            done
+        done
+    fi
     if ! kafka_java "$CLUSTER_DIR/tools-log4j2.properties" kafka.tools.StorageTool format \
-        -t "$cluster" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then
+        -t "$cluster" -c "$dir/server.properties" "${scram[@]+"${scram[@]}"}" >"$dir/format.log" 2>&1; then
         cat "$dir/format.log" >&2
         die "formatting node $node failed"
     fi
@@ -344,6 +436,23 @@ cmd_start() {
     cluster="$(cluster_id)"
     state_set cluster_id "$cluster"
     state_set bootstrap "$bootstrap"
+    if [[ "$SECURITY" == 1 ]]; then
+        make_tls_files
+        local kind sasl_ssl_bs="" sasl_plain_bs="" ssl_bs=""
+        for n in $(seq 1 "$brokers"); do
+            for kind in sasl_ssl sasl_plaintext ssl; do
+                free_port
+                state_set "${kind}_port.$n" "$FREE_PORT"
+            done
+            sasl_ssl_bs+="${sasl_ssl_bs:+,}localhost:$(state_get "sasl_ssl_port.$n")"
+            sasl_plain_bs+="${sasl_plain_bs:+,}127.0.0.1:$(state_get "sasl_plaintext_port.$n")"
+            ssl_bs+="${ssl_bs:+,}localhost:$(state_get "ssl_port.$n")"
+        done
+        state_set sasl_ssl_bootstrap "$sasl_ssl_bs"
+        state_set sasl_plaintext_bootstrap "$sasl_plain_bs"
+        state_set ssl_bootstrap "$ssl_bs"
+        state_set tls_dir "$CLUSTER_DIR/tls"
+    fi
     for n in $(seq 1 "$brokers"); do
         state_set "port.$n" "${ports[n]}"
         state_set "controller_port.$n" "${cports[n]}"
@@ -372,6 +481,19 @@ cmd_start() {
     trap - EXIT INT TERM
     log "cluster up in $((SECONDS - started_at))s (state: $(state_file))"
     printf 'bootstrap: %s\n' "$bootstrap"
+    if [[ "$SECURITY" == 1 ]]; then
+        cmd_security_env | sed 's/^/security: /'
+    fi
+}
+
+# KEY=VALUE lines for tests/security.rs (which also reads them from DIR/state itself).
+cmd_security_env() {
+    local b
+    b="$(state_get sasl_ssl_bootstrap)" || die "no secured listeners in $CLUSTER_DIR (start with KAFKA_SECURITY=1)"
+    printf 'KAFKA_SASL_SSL_BOOTSTRAP=%s\n' "$b"
+    printf 'KAFKA_SASL_PLAINTEXT_BOOTSTRAP=%s\n' "$(state_get sasl_plaintext_bootstrap)"
+    printf 'KAFKA_SSL_BOOTSTRAP=%s\n' "$(state_get ssl_bootstrap)"
+    printf 'KAFKA_TLS_DIR=%s\n' "$(state_get tls_dir)"
 }
 
 # Sends TERM to the given nodes, waits up to the grace period, then KILLs what is left and
@@ -508,6 +630,7 @@ main() {
     kill-broker) cmd_kill_broker "${node:?kill-broker needs a node number}" ;;
     restart-broker) cmd_restart_broker "${node:?restart-broker needs a node number}" ;;
     resolve) resolve_jars ;;
+    security-env) cmd_security_env ;;
     -h | --help | help) usage ;;
     *) die "unknown command $cmd" ;;
     esac

@@ -3,13 +3,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::control::Faults;
+use crate::handlers::sasl::SaslConfig;
+use crate::sasl::SaslUsers;
 use crate::state::{BrokerState, Settings, State};
+use crate::tls::TlsServerConfig;
 
 /// Shared by every listener and connection task of a cluster.
 ///
@@ -25,6 +29,10 @@ pub(crate) struct Shared {
     pub coordinator_changed: Notify,
     /// Largest accepted request frame (`socket.request.max.bytes`).
     pub max_frame_size: usize,
+    /// SASL users and session lifetime; `None`: no authentication (PLAINTEXT / SSL).
+    pub sasl: Option<Arc<SaslConfig>>,
+    /// TLS for every listener; `None`: plain TCP.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -50,6 +58,9 @@ pub enum ClusterError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The TLS configuration cannot be used (unreadable PEM, key not matching, …).
+    #[error("invalid TLS configuration: {0}")]
+    Tls(String),
     /// No broker with that id.
     #[error("no broker with id {0}")]
     UnknownBroker(i32),
@@ -79,6 +90,9 @@ pub struct TestClusterBuilder {
     topics: Vec<(String, i32, i16)>,
     racks: bool,
     max_frame_size: usize,
+    sasl_users: SaslUsers,
+    sasl_session_lifetime: Option<Duration>,
+    tls: Option<TlsServerConfig>,
 }
 
 impl Default for TestClusterBuilder {
@@ -93,10 +107,14 @@ impl Default for TestClusterBuilder {
                 default_replication_factor: 3,
                 group_initial_rebalance_delay_ms: 0,
                 transaction_max_timeout_ms: 900_000,
+                reassignment_delay_ms: 0,
             },
             topics: Vec::new(),
             racks: false,
             max_frame_size: 100 * 1024 * 1024,
+            sasl_users: SaslUsers::default(),
+            sasl_session_lifetime: None,
+            tls: None,
         }
     }
 }
@@ -153,8 +171,48 @@ impl TestClusterBuilder {
         self
     }
 
+    /// How long a partition reassignment that adds replicas stays in progress, visible in
+    /// ListPartitionReassignments with its adding / removing replicas (default zero: every
+    /// reassignment completes at once, since replicas share one in-memory log).
+    pub fn reassignment_delay(mut self, delay: Duration) -> Self {
+        self.settings.reassignment_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+    /// Adds a SASL user (repeatable). With at least one user every listener requires SASL
+    /// (SASL_PLAINTEXT, or SASL_SSL with [`tls`](Self::tls)): PLAIN, SCRAM-SHA-256 and
+    /// SCRAM-SHA-512 all accept each user's password. Before authenticating, a client may send
+    /// only ApiVersions and SaslHandshake; anything else closes the connection, as in Kafka.
+    pub fn sasl_user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.sasl_users.add(&name.into(), &password.into());
+        self
+    }
+    /// `connections.max.reauth.ms` (KIP-368): reported as SaslAuthenticate v1+'s
+    /// `session_lifetime_ms`. Once a session is that old, any request but SaslHandshake
+    /// (which starts re-authentication on the same connection) closes the connection.
+    /// Default: sessions never expire, and a second SaslHandshake gets ILLEGAL_SASL_STATE.
+    pub fn sasl_session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.sasl_session_lifetime = Some(lifetime);
+        self
+    }
+    /// Serves every listener over TLS (rustls, ring provider); with `client_ca_pem`, clients
+    /// must present a certificate signed by that CA (mTLS).
+    pub fn tls(mut self, config: TlsServerConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Binds every broker's listener and starts serving.
     pub async fn start(self) -> Result<TestCluster, ClusterError> {
+        let tls = match &self.tls {
+            Some(cfg) => Some(crate::tls::acceptor(cfg).map_err(ClusterError::Tls)?),
+            None => None,
+        };
+        let sasl = (!self.sasl_users.is_empty()).then(|| {
+            Arc::new(SaslConfig {
+                users: self.sasl_users.clone(),
+                session_lifetime: self.sasl_session_lifetime,
+            })
+        });
         let mut listeners = Vec::new();
         let mut brokers = Vec::new();
         for i in 0..self.brokers {
@@ -185,6 +243,8 @@ impl TestClusterBuilder {
             data_changed: Notify::new(),
             coordinator_changed: Notify::new(),
             max_frame_size: self.max_frame_size,
+            sasl,
+            tls,
         });
         let ticker = {
             let shared = shared.clone();
@@ -233,7 +293,7 @@ impl BrokerRuntime {
                 let shared = shared.clone();
                 let mut set = conns.lock().unwrap_or_else(|p| p.into_inner());
                 while set.try_join_next().is_some() {}
-                set.spawn(crate::conn::serve(shared, id, sock, peer));
+                set.spawn(crate::conn::accept(shared, id, sock, peer));
             }
         });
         BrokerRuntime { listener, connections }

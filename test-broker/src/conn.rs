@@ -1,19 +1,21 @@
-//! One client connection: read a frame, decode, apply faults, dispatch, write the response.
-//! Requests on a connection are handled one at a time, in order, as Kafka does (it mutes a
-//! channel until the response to its current request is sent).
+//! One client connection: TLS handshake (if configured), then read a frame, check SASL
+//! admission, decode, apply faults, dispatch, write the response. Requests on a connection are
+//! handled one at a time, in order, as Kafka does (it mutes a channel until the response to its
+//! current request is sent), so one stream serves both directions without splitting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::generated::ApiVersionsResponse;
-use kafka_protocol::{ApiKey, ErrorCode, ResponseKind, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use kafka_protocol::{ApiKey, ErrorCode, RequestKind, ResponseKind, frame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 
 use crate::cluster::Shared;
 use crate::control::FaultAction;
+use crate::handlers::sasl::SaslSession;
 use crate::handlers::{self, Ctx};
 use crate::state::{REQUEST_LOG_CAP, RequestRecord};
 
@@ -33,8 +35,8 @@ impl std::fmt::Display for ReadError {
     }
 }
 
-async fn read_frame(
-    rd: &mut OwnedReadHalf,
+async fn read_frame<R: AsyncRead + Unpin>(
+    rd: &mut R,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<Option<Bytes>, ReadError> {
@@ -53,16 +55,45 @@ async fn read_frame(
     }
 }
 
+/// How long a client may take to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest raw SASL token accepted after SaslHandshake v0 (Kafka's
+/// `sasl.server.max.receive.size` default).
+const MAX_RAW_SASL_TOKEN: usize = 524_288;
+
+/// Accepts one connection: TLS first when the cluster has it, then [`serve`].
+pub(crate) async fn accept(shared: Arc<Shared>, broker: i32, sock: TcpStream, peer: SocketAddr) {
+    let _ = sock.set_nodelay(true);
+    match shared.tls.clone() {
+        None => serve(shared, broker, sock, peer).await,
+        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+            Ok(Ok(tls)) => serve(shared, broker, tls, peer).await,
+            Ok(Err(e)) => tracing::debug!(broker, %peer, error = %e, "TLS handshake failed; closing"),
+            Err(_) => tracing::debug!(broker, %peer, "TLS handshake timed out; closing"),
+        },
+    }
+}
+
 /// Serves one connection until the client closes it, a fault closes it, or a malformed frame
 /// makes Kafka's behaviour (closing the connection) the only honest answer.
-pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, peer: SocketAddr) {
-    let _ = sock.set_nodelay(true);
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    broker: i32,
+    mut sock: S,
+    peer: SocketAddr,
+) {
     let span = tracing::debug_span!("conn", broker, %peer);
     let _enter = span.enter();
-    let (mut rd, mut wr) = sock.into_split();
+    let mut sasl = shared.sasl.clone().map(SaslSession::new);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
-        let frame = match read_frame(&mut rd, &mut buf, shared.max_frame_size).await {
+        let max = if sasl.as_ref().is_some_and(SaslSession::expects_raw_token) {
+            MAX_RAW_SASL_TOKEN
+        } else {
+            shared.max_frame_size
+        };
+        let frame = match read_frame(&mut sock, &mut buf, max).await {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
@@ -70,6 +101,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, pee
                 return;
             }
         };
+        if let Some(session) = sasl.as_mut().filter(|s| s.expects_raw_token()) {
+            // after SaslHandshake v0 the client sends bare SASL tokens, and so do we
+            let Some(token) = session.raw_token(&frame, Instant::now()) else { return };
+            let mut out = BytesMut::with_capacity(4 + token.len());
+            out.extend_from_slice(&(token.len() as u32).to_be_bytes());
+            out.extend_from_slice(&token);
+            if sock.write_all(&out).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if frame.len() < 8 {
             tracing::debug!("request shorter than a header; closing");
             return;
@@ -85,6 +127,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, pee
             tracing::debug!(api = api.name(), "API not served by the test broker; closing");
             return;
         };
+        if let Some(Err(reason)) = sasl.as_ref().map(|s| s.admit(api, Instant::now())) {
+            tracing::debug!(api = api.name(), reason, "closing connection (SASL)");
+            return;
+        }
         if !range.contains(version) {
             if api == ApiKey::ApiVersions {
                 // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges
@@ -96,7 +142,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, pee
                 let mut out = BytesMut::new();
                 if frame::encode_response_kind(&mut out, correlation_id, 0, &ResponseKind::ApiVersions(body))
                     .is_ok()
-                    && wr.write_all(&out).await.is_err()
+                    && sock.write_all(&out).await.is_err()
                 {
                     return;
                 }
@@ -141,9 +187,20 @@ pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, pee
             None => None,
         };
         let ctx = Ctx { shared: &shared, broker, version, header: &header };
-        let response = match forced_error {
-            Some(code) => handlers::error_response(&ctx, &request, code),
-            None => handlers::dispatch(&ctx, request).await,
+        let mut close_after = false;
+        let response = match (forced_error, request, sasl.as_mut()) {
+            (Some(code), request, _) => handlers::error_response(&ctx, &request, code),
+            (None, RequestKind::SaslHandshake(r), Some(session)) => {
+                let (resp, close) = session.handshake(version, &r);
+                close_after = close;
+                Some(ResponseKind::SaslHandshake(resp))
+            }
+            (None, RequestKind::SaslAuthenticate(r), Some(session)) => {
+                let (resp, close) = session.authenticate(&r, Instant::now());
+                close_after = close;
+                Some(ResponseKind::SaslAuthenticate(resp))
+            }
+            (None, request, _) => handlers::dispatch(&ctx, request).await,
         };
         let Some(response) = response else { continue };
         if drop_response {
@@ -154,7 +211,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, broker: i32, sock: TcpStream, pee
             tracing::error!(api = api.name(), version, error = %e, "cannot encode response (a test-broker bug)");
             return;
         }
-        if wr.write_all(&out).await.is_err() {
+        if sock.write_all(&out).await.is_err() {
+            return;
+        }
+        if close_after {
+            let _ = sock.shutdown().await;
             return;
         }
     }

@@ -19,15 +19,21 @@
 //! - `state/`: the cluster model: brokers, topics, partitions (`log.rs`: in-memory logs of
 //!   real record batches), idempotent-producer state (`producers.rs`), topic configs.
 //! - `handlers/`: one file per API or family, headed by its key; `mod.rs` holds the served
-//!   version table and the dispatch.
+//!   version table and the dispatch. `handlers/sasl.rs` is the per-connection authenticator.
+//! - `sasl.rs`: sans-IO SASL mechanisms (PLAIN, SCRAM-SHA-256/512) and the user store.
+//! - `tls.rs`: [`TlsServerConfig`] and the rustls acceptor (ring provider).
 //! - `main.rs`: the `kafka-test-broker` binary.
 
 mod cluster;
 mod conn;
 mod control;
 mod handlers;
+pub mod sasl;
 pub mod state;
+mod tls;
 
 pub use cluster::{ClusterError, TestCluster, TestClusterBuilder};
 pub use control::{Fault, FaultAction, PartitionInfo, StoredRecord};
+pub use handlers::log_dirs::log_dir;
 pub use handlers::supported_versions;
+pub use tls::TlsServerConfig;

@@ -6,6 +6,7 @@ use super::{
     def::{ConfigDef, ConfigValues, Properties},
     keys::*,
     properties::parse_properties,
+    security::{SaslMechanism, SaslSettings, SslSettings},
 };
 use crate::{
     backoff::ExponentialBackoff,
@@ -22,12 +23,40 @@ pub enum ClientDnsLookup {
     ResolveCanonicalBootstrapServersOnly,
 }
 
-/// `security.protocol` (only `Plaintext` is accepted so far).
+/// `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecurityProtocol {
     /// No TLS, no SASL.
     Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL over TCP.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    /// The Java name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Whether connections use TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    /// Whether connections authenticate with SASL.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
 }
 
 /// `metadata.recovery.strategy`.
@@ -81,6 +110,10 @@ pub struct ClientConfig {
     pub client_dns_lookup: ClientDnsLookup,
     /// `security.protocol`.
     pub security_protocol: SecurityProtocol,
+    /// The `ssl.*` keys, when `security_protocol` uses TLS (PEM files already read).
+    pub ssl: Option<SslSettings>,
+    /// The `sasl.*` keys, when `security_protocol` uses SASL. Secrets are hidden from `Debug`.
+    pub sasl: Option<SaslSettings>,
     /// `metadata.recovery.strategy`.
     pub metadata_recovery_strategy: MetadataRecoveryStrategy,
     /// `metadata.recovery.rebootstrap.trigger.ms`.
@@ -118,13 +151,23 @@ impl ClientConfig {
     /// with the cross-key rules applied (base vs. max pairs, `default.api.timeout.ms` vs. `request.timeout.ms`).
     pub fn from_values(v: &ConfigValues) -> Result<ClientConfig> {
         let security_protocol = match v.string(SECURITY_PROTOCOL) {
-            "PLAINTEXT" => SecurityProtocol::Plaintext,
-            other => {
-                return Err(Error::config(
-                    SECURITY_PROTOCOL,
-                    format!("{other} is not supported yet (only PLAINTEXT is); TLS and SASL are planned"),
-                ));
+            "SSL" => SecurityProtocol::Ssl,
+            "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+            "SASL_SSL" => SecurityProtocol::SaslSsl,
+            _ => SecurityProtocol::Plaintext,
+        };
+        let ssl = match security_protocol.uses_tls() {
+            true => {
+                let ssl = SslSettings::from_values(v)?;
+                // Build the rustls configuration once now so that bad PEM fails here, naming the key.
+                crate::conn::tls::client_config(&ssl)?;
+                Some(ssl)
             }
+            false => None,
+        };
+        let sasl = match security_protocol.uses_sasl() {
+            true => Some(SaslSettings::from_values(v, security_protocol.name())?),
+            false => None,
         };
         let optional_size = |key| u32::try_from(v.number(key)).ok();
         let mut c = ClientConfig {
@@ -149,6 +192,8 @@ impl ClientConfig {
                 _ => ClientDnsLookup::ResolveCanonicalBootstrapServersOnly,
             },
             security_protocol,
+            ssl,
+            sasl,
             metadata_recovery_strategy: match v.string(METADATA_RECOVERY_STRATEGY) {
                 "none" => MetadataRecoveryStrategy::None,
                 _ => MetadataRecoveryStrategy::Rebootstrap,
@@ -219,9 +264,16 @@ impl ClientConfig {
 
 /// Typed builder for [`ClientConfig`]. Setters record string properties, so
 /// [`ClientConfigBuilder::build`] runs exactly the validation string properties get.
-#[derive(Debug, Clone, Default)]
+/// `Debug` hides the values of password keys.
+#[derive(Clone, Default)]
 pub struct ClientConfigBuilder {
     props: Properties,
+}
+
+impl std::fmt::Debug for ClientConfigBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfigBuilder").field("props", &DEF.redacted(&self.props)).finish()
+    }
 }
 
 macro_rules! duration_setters {
@@ -306,6 +358,25 @@ impl ClientConfigBuilder {
         self.set(CLIENT_DNS_LOOKUP, v)
     }
 
+    /// `security.protocol`.
+    pub fn security_protocol(self, value: SecurityProtocol) -> Self {
+        self.set(SECURITY_PROTOCOL, value.name())
+    }
+
+    /// `sasl.mechanism` and `sasl.jaas.config` for a user name and password (PLAIN or SCRAM), in
+    /// Java's JAAS form.
+    pub fn sasl_credentials(self, mechanism: SaslMechanism, username: &str, password: &str) -> Self {
+        let module = match mechanism {
+            SaslMechanism::Plain => super::jaas::PLAIN_LOGIN_MODULE,
+            _ => super::jaas::SCRAM_LOGIN_MODULE,
+        };
+        let q = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        self.set(SASL_MECHANISM, mechanism.name()).set(
+            SASL_JAAS_CONFIG,
+            format!("{module} required username=\"{}\" password=\"{}\";", q(username), q(password)),
+        )
+    }
+
     /// `metadata.recovery.strategy`.
     pub fn metadata_recovery_strategy(self, value: MetadataRecoveryStrategy) -> Self {
         let v = match value {
@@ -377,25 +448,131 @@ mod tests {
     }
 
     #[test]
-    fn security_protocols_other_than_plaintext_are_rejected_by_key() {
-        for p in ["SSL", "SASL_PLAINTEXT", "sasl_ssl"] {
-            let e = ClientConfig::builder()
-                .bootstrap_servers(["h:1"])
-                .set("security.protocol", p)
-                .build()
-                .unwrap_err();
-            let s = e.to_string();
-            assert!(s.contains("`security.protocol`") && s.contains("not supported yet"), "{s}");
-        }
-        let e = ClientConfig::builder()
-            .bootstrap_servers(["h:1"])
-            .set("security.protocol", "TLS")
-            .build()
-            .unwrap_err();
+    fn security_protocols_parse_and_check_their_keys() {
+        let b = || ClientConfig::builder().bootstrap_servers(["h:1"]);
+        let e = b().set("security.protocol", "TLS").build().unwrap_err();
         assert!(e.to_string().contains("must be one of"), "{e}");
-        let c =
-            ClientConfig::builder().bootstrap_servers(["h:1"]).set("security.protocol", "plaintext").build();
-        assert_eq!(c.unwrap().security_protocol, SecurityProtocol::Plaintext);
+        let c = b().set("security.protocol", "plaintext").build().unwrap();
+        assert_eq!(
+            (c.security_protocol, c.ssl.is_none(), c.sasl.is_none()),
+            (SecurityProtocol::Plaintext, true, true)
+        );
+        let c = b().set("security.protocol", "ssl").build().unwrap();
+        assert_eq!(c.security_protocol, SecurityProtocol::Ssl);
+        let ssl = c.ssl.unwrap();
+        assert!(ssl.verify_hostname && ssl.truststore.is_none() && ssl.keystore.is_none());
+        // Java's default mechanism (GSSAPI) is named in the error.
+        let e = b().set("security.protocol", "SASL_SSL").build().unwrap_err().to_string();
+        assert!(e.contains("`sasl.mechanism`") && e.contains("GSSAPI"), "{e}");
+        let e = b()
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("security.protocol, sasl.jaas.config") && e.contains("needs credentials"), "{e}");
+    }
+
+    #[test]
+    fn sasl_credentials_from_jaas_or_aliases_and_debug_hides_them() {
+        let b = || {
+            ClientConfig::builder().bootstrap_servers(["h:1"]).security_protocol(SecurityProtocol::SaslSsl)
+        };
+        let c = b().sasl_credentials(SaslMechanism::ScramSha512, "al\"ice", "hunter2").build().unwrap();
+        let sasl = c.sasl.clone().unwrap();
+        assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+        match &sasl.credentials {
+            super::super::SaslCredentials::UsernamePassword { username, password, token_auth } => {
+                assert_eq!(
+                    (username.as_str(), password.expose(), *token_auth),
+                    ("al\"ice", "hunter2", false)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
+        let builder =
+            b().sasl_credentials(SaslMechanism::Plain, "a", "hunter2").set("sasl.password", "hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
+        let c2 = b()
+            .set("sasl.mechanism", "scram-sha-512")
+            .set("sasl.username", "al\"ice")
+            .set("sasl.password", "hunter2")
+            .build()
+            .unwrap();
+        assert_eq!(c2.sasl, c.sasl);
+        let e = b()
+            .sasl_credentials(SaslMechanism::Plain, "a", "hunter2")
+            .set("sasl.username", "a")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sasl.jaas.config, sasl.username") && !e.contains("hunter2"), "{e}");
+        let e = b().set("sasl.mechanism", "PLAIN").set("sasl.username", "a").build().unwrap_err().to_string();
+        assert!(e.contains("sasl.password"), "{e}");
+        let e = b()
+            .set("sasl.mechanism", "PLAIN")
+            .set(
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=a;",
+            )
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sasl.jaas.config`") && e.contains("password"), "{e}");
+        let c = b()
+            .set("sasl.mechanism", "OAUTHBEARER")
+            .set(
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"alice\";",
+            )
+            .build()
+            .unwrap();
+        assert!(matches!(c.sasl.unwrap().credentials, super::super::SaslCredentials::UnsecuredJws(_)));
+        let c = b().set("sasl.mechanism", "OAUTHBEARER").build().unwrap();
+        assert_eq!(c.sasl.unwrap().credentials, super::super::SaslCredentials::TokenProvider);
+    }
+
+    #[test]
+    fn ssl_keys_exclude_each_other_and_name_the_keys() {
+        let b =
+            || ClientConfig::builder().bootstrap_servers(["h:1"]).security_protocol(SecurityProtocol::Ssl);
+        let e = b().set("ssl.truststore.type", "JKS").build().unwrap_err().to_string();
+        assert!(e.contains("`ssl.truststore.type`") && e.contains("only PEM"), "{e}");
+        let e = b().set("ssl.truststore.location", "/nonexistent/ca.pem").build().unwrap_err().to_string();
+        assert!(e.contains("`ssl.truststore.location`") && e.contains("/nonexistent/ca.pem"), "{e}");
+        let e = b()
+            .set("ssl.truststore.location", "/x")
+            .set("ssl.truststore.certificates", "y")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ssl.truststore.location, ssl.truststore.certificates"), "{e}");
+        let e = b().set("ssl.keystore.key", "k").build().unwrap_err().to_string();
+        assert!(e.contains("ssl.keystore.certificate.chain"), "{e}");
+        let e = b()
+            .set(
+                "ssl.keystore.key",
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            )
+            .set("ssl.keystore.certificate.chain", "c")
+            .set("ssl.key.password", "hunter2")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("encrypted private keys are not supported") && e.contains("ssl.key.password"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = b().set("ssl.truststore.certificates", "not pem").build().unwrap_err().to_string();
+        assert!(e.contains("`ssl.truststore.certificates`"), "{e}");
+        let c = b().set("ssl.endpoint.identification.algorithm", "").build().unwrap();
+        assert!(!c.ssl.unwrap().verify_hostname);
+        let c = b().set("ssl.endpoint.identification.algorithm", "HTTPS").build().unwrap();
+        assert!(c.ssl.unwrap().verify_hostname);
+        let e = b().set("ssl.endpoint.identification.algorithm", "ldaps").build().unwrap_err().to_string();
+        assert!(e.contains("`ssl.endpoint.identification.algorithm`") && e.contains("ldaps"), "{e}");
     }
 
     #[test]

@@ -114,10 +114,28 @@ impl std::fmt::Debug for ConfigValue {
 }
 
 /// The parsed values of a [`ConfigDef`]: every defined key has a value (given or default).
-#[derive(Debug, Clone, Default)]
+/// `Debug` hides the values of `password` keys.
+#[derive(Clone, Default)]
 pub struct ConfigValues {
     values: HashMap<&'static str, ConfigValue>,
     explicit: BTreeSet<&'static str>,
+    secret: BTreeSet<&'static str>,
+}
+
+impl std::fmt::Debug for ConfigValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        let mut keys: Vec<_> = self.values.keys().collect();
+        keys.sort();
+        for k in keys {
+            if self.secret.contains(k) {
+                m.entry(k, &"[hidden]");
+            } else {
+                m.entry(k, &self.values[k]);
+            }
+        }
+        m.finish()
+    }
 }
 
 impl ConfigValues {
@@ -232,12 +250,25 @@ impl ConfigDef {
                 },
             };
             out.values.insert(key.name, parse_value(key, raw)?);
+            if key.ty == ConfigType::Password {
+                out.secret.insert(key.name);
+            }
             if explicit {
                 out.explicit.insert(key.name);
             }
         }
         let rest = props.iter().filter(|(k, _)| self.key(k).is_none()).map(|(k, v)| (k.clone(), v.clone()));
         Ok((out, rest.collect()))
+    }
+
+    /// `props` with the values of `password` keys (and of keys this table does not know, which
+    /// may be secrets of a layer above) replaced by `[hidden]`: for `Debug` output.
+    pub fn redacted(&self, props: &Properties) -> Properties {
+        let secret = |k: &str| self.key(k).is_none_or(|k| k.ty == ConfigType::Password);
+        props
+            .iter()
+            .map(|(k, v)| (k.clone(), if secret(k) { "[hidden]".into() } else { v.clone() }))
+            .collect()
     }
 
     /// A Markdown table of every key (name, type, default, valid values, documentation), for
@@ -431,6 +462,13 @@ mod tests {
         }]);
         let e = def.parse(&props(&[("p", "hunter2")])).unwrap_err().to_string();
         assert!(!e.contains("hunter2") && e.contains("[hidden]"), "{e}");
+        let def = ConfigDef::new(KEYS.iter().cloned());
+        let p = props(&[("c.list", "h:1"), ("d.secret", "hunter2")]);
+        let v = def.parse(&p).unwrap();
+        assert_eq!(v.string("d.secret"), "hunter2");
+        assert!(!format!("{v:?}").contains("hunter2") && format!("{v:?}").contains("h:1"), "{v:?}");
+        let r = def.redacted(&p);
+        assert_eq!((r["d.secret"].as_str(), r["c.list"].as_str()), ("[hidden]", "h:1"));
     }
 
     #[test]

@@ -16,8 +16,10 @@
 
 mod client;
 mod def;
+pub mod jaas;
 pub mod keys;
 mod properties;
+mod security;
 mod suggest;
 
 pub use client::{
@@ -25,6 +27,7 @@ pub use client::{
 };
 pub use def::{ConfigDef, ConfigKey, ConfigType, ConfigValue, ConfigValues, Properties, Validator};
 pub use properties::parse_properties;
+pub use security::{KeyStore, SaslCredentials, SaslMechanism, SaslSettings, Secret, SslSettings};
 
 pub(crate) use def::split_host_port;
 

@@ -2,6 +2,9 @@
 //! sans-IO ApiVersions [`Handshake`], and pipelined, cancellation-safe request/response.
 //!
 //! - `transport.rs`: the setup traits, [`TcpTransport`] (TCP_NODELAY, buffer sizes), [`NoAuth`].
+//! - `tls.rs`: [`TlsTransport`] (rustls with ring) for `SSL` / `SASL_SSL`.
+//! - `sasl/`: [`sasl::SaslAuthenticator`] (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER) and
+//!   re-authentication deadlines (KIP-368).
 //! - `handshake.rs`: ApiVersions negotiation with Kafka's UNSUPPORTED_VERSION fallback.
 //! - `versions.rs`: [`ApiVersions`], the per-API version table.
 //! - `inflight.rs`: correlation-id bookkeeping (pure).
@@ -10,6 +13,8 @@
 mod handshake;
 mod inflight;
 mod io;
+pub mod sasl;
+pub(crate) mod tls;
 mod transport;
 mod versions;
 
@@ -23,15 +28,17 @@ use kafka_protocol::{
     ApiKey, Request, RequestHeader,
     frame::{DEFAULT_MAX_FRAME_SIZE, decode_response, encode_request},
 };
+use tokio::{sync::RwLock, time::Instant};
 use tracing::Instrument;
 
 pub use handshake::{Handshake, Step};
+pub use tls::TlsTransport;
 pub use transport::{AsyncStream, Authenticator, BoxFuture, BoxStream, NoAuth, TcpTransport, Transport};
 pub use versions::{ApiVersions, client_versions};
 
 use self::io::{IoOptions, Pipeline};
 use crate::{
-    config::{ClientConfig, split_host_port},
+    config::{ClientConfig, SecurityProtocol, split_host_port},
     error::{BrokerRef, Error, Result},
     metrics::BrokerCounters,
 };
@@ -93,6 +100,39 @@ struct Inner {
     versions: ApiVersions,
     client_id: String,
     request_timeout: Duration,
+    /// Present for connections made with [`Connection::connect_with`].
+    session: Option<Session>,
+}
+
+/// Re-authentication state (KIP-368).
+///
+/// Concurrency rules: every request except SaslHandshake / SaslAuthenticate holds a read guard
+/// of `gate` from before it is queued until its response arrives; re-authentication holds the
+/// write guard, so it starts once the requests in flight are answered and no other request is
+/// written between its SASL frames (the broker reads them as the exchange). `reauth_at` (std
+/// mutex, never held across an await) is written only under the write guard.
+struct Session {
+    auth: Arc<dyn Authenticator>,
+    reauth_at: std::sync::Mutex<Option<Instant>>,
+    gate: Arc<RwLock<()>>,
+}
+
+impl Session {
+    fn deadline(&self) -> Option<Instant> {
+        *self.reauth_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_deadline(&self, at: Option<Instant>) {
+        *self.reauth_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+
+    fn due(&self) -> bool {
+        self.deadline().is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+fn is_sasl(api: ApiKey) -> bool {
+    matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
 }
 
 impl fmt::Debug for Connection {
@@ -107,11 +147,33 @@ impl fmt::Debug for Connection {
 
 impl Connection {
     /// Connects to `broker` (its `addr` is `host:port`): the transport stage, the ApiVersions
-    /// handshake, then the authenticator, all within `opts.setup_timeout`.
+    /// handshake, then the authenticator, all within `opts.setup_timeout`. A session deadline
+    /// the authenticator returns is ignored (see [`Connection::connect_with`]).
     pub async fn connect(
         broker: BrokerRef,
         transport: &dyn Transport,
         auth: &dyn Authenticator,
+        opts: &ConnectionOptions,
+    ) -> Result<Connection> {
+        Self::setup(broker, transport, auth, None, opts).await
+    }
+
+    /// [`Connection::connect`], keeping `auth` to re-authenticate the connection when its
+    /// session deadline passes (KIP-368).
+    pub async fn connect_with(
+        broker: BrokerRef,
+        transport: &dyn Transport,
+        auth: Arc<dyn Authenticator>,
+        opts: &ConnectionOptions,
+    ) -> Result<Connection> {
+        Self::setup(broker, transport, &*auth.clone(), Some(auth), opts).await
+    }
+
+    async fn setup(
+        broker: BrokerRef,
+        transport: &dyn Transport,
+        auth: &dyn Authenticator,
+        reauth: Option<Arc<dyn Authenticator>>,
         opts: &ConnectionOptions,
     ) -> Result<Connection> {
         let span = tracing::info_span!("kafka_conn", broker_id = broker.id, addr = %broker.addr);
@@ -132,9 +194,17 @@ impl Connection {
                     versions,
                     client_id: opts.client_id.clone(),
                     request_timeout: opts.request_timeout,
+                    session: reauth.map(|auth| Session {
+                        auth,
+                        reauth_at: std::sync::Mutex::new(None),
+                        gate: Arc::new(RwLock::new(())),
+                    }),
                 }),
             };
-            auth.authenticate(&conn).await?;
+            let deadline = auth.authenticate_session(&conn).await?;
+            if let Some(s) = &conn.inner.session {
+                s.set_deadline(deadline);
+            }
             tracing::debug!("connection ready");
             Ok(conn)
         };
@@ -185,17 +255,72 @@ impl Connection {
         self.send_with(req, RequestOptions::default()).await
     }
 
-    /// Sends `req` with per-request overrides.
+    /// Sends `req` with per-request overrides. On a connection whose session deadline has
+    /// passed, re-authenticates first (see [`Authenticator::authenticate_session`]).
     pub async fn send_with<R: Request>(&self, req: &R, opts: RequestOptions) -> Result<R::Response> {
         let version = self.pick_version::<R>(opts.version)?;
         let timeout = opts.timeout.unwrap_or(self.inner.request_timeout);
+        let _session = match &self.inner.session {
+            Some(s) if !is_sasl(R::API_KEY) => {
+                if s.due() {
+                    self.reauthenticate().await?;
+                }
+                Some(s.gate.clone().read_owned().await)
+            }
+            _ => None,
+        };
         round_trip(&self.inner.pipeline, &self.inner.client_id, req, version, timeout).await
     }
 
+    /// When the session must be re-authenticated, if it has a lifetime.
+    pub fn session_deadline(&self) -> Option<Instant> {
+        self.inner.session.as_ref().and_then(Session::deadline)
+    }
+
+    /// Re-runs the authenticator under the write guard. In a task of its own, so that a
+    /// dropped request future cannot stop the exchange between two SASL frames; a failure
+    /// closes the connection (as in Java) and is returned.
+    async fn reauthenticate(&self) -> Result<()> {
+        let conn = self.clone();
+        let task = tokio::spawn(async move {
+            let Some(s) = &conn.inner.session else { return Ok(()) };
+            let _write = s.gate.clone().write_owned().await;
+            if !s.due() || conn.is_closed() {
+                return Ok(());
+            }
+            tracing::debug!("session lifetime nearly over: re-authenticating (KIP-368)");
+            match s.auth.authenticate_session(&conn).await {
+                Ok(deadline) => {
+                    s.set_deadline(deadline);
+                    Ok(())
+                }
+                Err(e) => {
+                    let reason = format!("re-authentication failed: {e}");
+                    conn.inner.pipeline.close(Error::Disconnected { broker: conn.broker().clone(), reason });
+                    Err(e)
+                }
+            }
+        });
+        task.await.unwrap_or_else(|_| {
+            Err(Error::Disconnected {
+                broker: self.broker().clone(),
+                reason: "re-authentication task failed".into(),
+            })
+        })
+    }
+
     /// Sends `req` without awaiting a response: only for requests the broker does not answer
-    /// (Produce with `acks=0`).
+    /// (Produce with `acks=0`). Such requests never start a re-authentication, and fail
+    /// (retriably) while one is running.
     pub fn send_oneway<R: Request>(&self, req: &R, version: Option<i16>) -> Result<()> {
         let version = self.pick_version::<R>(version)?;
+        let _session = match &self.inner.session {
+            Some(s) => Some(s.gate.try_read().map_err(|_| Error::Disconnected {
+                broker: self.broker().clone(),
+                reason: "re-authentication (KIP-368) in progress; retry".into(),
+            })?),
+            None => None,
+        };
         let broker = self.broker().clone();
         self.inner.pipeline.send_oneway(|id| encode(&self.inner.client_id, req, version, id, &broker))
     }
@@ -264,6 +389,41 @@ async fn round_trip<R: Request>(
         broker,
         source,
     })
+}
+
+/// The setup stages `config`'s `security.protocol` calls for: TCP or TLS, and no
+/// authentication or SASL. OAUTHBEARER without `unsecuredLogin*` options needs `token_provider`.
+pub fn security_stages(
+    config: &ClientConfig,
+    token_provider: Option<Arc<dyn sasl::OAuthBearerTokenProvider>>,
+) -> Result<(Arc<dyn Transport>, Arc<dyn Authenticator>)> {
+    let tcp = TcpTransport {
+        send_buffer_bytes: config.send_buffer_bytes,
+        receive_buffer_bytes: config.receive_buffer_bytes,
+    };
+    let transport: Arc<dyn Transport> = match (&config.ssl, config.security_protocol.uses_tls()) {
+        (Some(ssl), true) => Arc::new(TlsTransport::new(tcp, ssl)?),
+        (None, true) => {
+            return Err(Error::config(
+                "security.protocol",
+                "TLS without ssl settings (build the config by parsing)",
+            ));
+        }
+        (_, false) => Arc::new(tcp),
+    };
+    let auth: Arc<dyn Authenticator> = match (&config.sasl, config.security_protocol) {
+        (Some(s), SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) => {
+            Arc::new(sasl::SaslAuthenticator::from_settings(s, token_provider)?)
+        }
+        (None, p) if p.uses_sasl() => {
+            return Err(Error::config(
+                "security.protocol",
+                "SASL without sasl settings (build the config by parsing)",
+            ));
+        }
+        _ => Arc::new(NoAuth),
+    };
+    Ok((transport, auth))
 }
 
 /// Drives the sans-IO [`Handshake`] over `pipeline`.

@@ -1,15 +1,17 @@
 //! The pluggable connection setup stages.
 //!
-//! [`Transport`] turns an address into a byte stream (TCP today; TLS will wrap it).
-//! [`Authenticator`] runs on the framed connection after the ApiVersions handshake (SASL will
-//! implement it with SaslHandshake / SaslAuthenticate at the negotiated versions). Nothing else
-//! in the crate depends on which implementations are used.
+//! [`Transport`] turns an address into a byte stream ([`TcpTransport`], or TLS over it in
+//! `tls.rs`). [`Authenticator`] runs on the framed connection after the ApiVersions handshake
+//! (`sasl/` implements it with SaslHandshake / SaslAuthenticate) and may return a session
+//! deadline, after which the connection runs it again before its next request (KIP-368).
+//! Nothing else in the crate depends on which implementations are used.
 
 use std::{fmt, future::Future, io, net::SocketAddr, pin::Pin};
 
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::{TcpSocket, TcpStream},
+    time::Instant,
 };
 
 use super::Connection;
@@ -41,6 +43,14 @@ pub trait Transport: fmt::Debug + Send + Sync + 'static {
 pub trait Authenticator: fmt::Debug + Send + Sync + 'static {
     /// Runs the authentication exchange on `conn` (whose API versions are known).
     fn authenticate<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<()>>;
+
+    /// Runs the exchange and returns when the session must be re-authenticated (`None`:
+    /// never). A connection made with [`Connection::connect_with`] calls this again on the same
+    /// connection before the first request it sends past that point, holding other requests
+    /// back meanwhile. The default authenticates once, with no deadline.
+    fn authenticate_session<'a>(&'a self, conn: &'a Connection) -> BoxFuture<'a, Result<Option<Instant>>> {
+        Box::pin(async move { self.authenticate(conn).await.map(|()| None) })
+    }
 }
 
 /// No authentication (`PLAINTEXT`).

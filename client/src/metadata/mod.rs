@@ -53,6 +53,9 @@ struct Inner {
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<MetadataCache>>,
     wake: Notify,
+    /// Notified (all waiters) after every failed refresh, so waits end at once on an
+    /// authentication failure.
+    failed: Notify,
 }
 
 #[derive(Debug)]
@@ -101,6 +104,7 @@ impl Metadata {
             }),
             snapshot: watch::Sender::new(Arc::new(MetadataCache::default())),
             wake: Notify::new(),
+            failed: Notify::new(),
             client,
         });
         let task = tokio::spawn(run(inner.clone()));
@@ -169,26 +173,53 @@ impl Metadata {
             .send_if_modified(|snap| Arc::make_mut(snap).update_leader(topic, partition, leader, epoch))
     }
 
-    /// Requests an update and waits for the next snapshot (or `timeout`).
+    /// The last refresh's error if it was a TLS / SASL authentication failure.
+    fn authentication_failure(&self) -> Option<Error> {
+        self.last_error().filter(Error::is_authentication_failure)
+    }
+
+    /// Requests an update and waits for the next snapshot (or `timeout`). An authentication
+    /// failure (TLS or SASL) ends the wait at once with that error.
     pub async fn refresh(&self, timeout: Duration) -> Result<Arc<MetadataCache>> {
         let mut rx = self.subscribe();
         rx.borrow_and_update();
         self.request_update();
-        match tokio::time::timeout(timeout, rx.changed()).await {
-            Ok(Ok(())) => Ok(rx.borrow().clone()),
-            Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => Err(self.timeout_error("a metadata update".into(), timeout)),
+        let deadline = Instant::now() + timeout;
+        loop {
+            let failed = self.inner.failed.notified();
+            tokio::pin!(failed);
+            failed.as_mut().enable();
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.changed()) => return match r {
+                    Ok(Ok(())) => Ok(rx.borrow().clone()),
+                    Ok(Err(_)) => Err(Error::Closed),
+                    Err(_) => Err(self.timeout_error("a metadata update".into(), timeout)),
+                },
+                _ = &mut failed => {
+                    if let Some(e) = self.authentication_failure() {
+                        return Err(e);
+                    }
+                }
+            }
         }
     }
 
     /// Waits until metadata for `topic` is available (known, no topic error, at least one
     /// partition). Retriable topic errors (unknown topic, leader not available) keep waiting
-    /// until `timeout`; others (authorization, invalid name) fail at once.
+    /// until `timeout`; others (authorization, invalid name) and TLS / SASL authentication
+    /// failures fail at once.
     pub async fn wait_for_topic(&self, topic: &str, timeout: Duration) -> Result<TopicMetadata> {
         self.add_topics([topic]);
         let deadline = Instant::now() + timeout;
         let mut rx = self.subscribe();
         loop {
+            // Registered before the check, so a failure in between is not missed.
+            let failed = self.inner.failed.notified();
+            tokio::pin!(failed);
+            failed.as_mut().enable();
+            if let Some(e) = self.authentication_failure() {
+                return Err(e);
+            }
             let snap = rx.borrow_and_update().clone();
             if let Some(t) = snap.topic(topic) {
                 match t.error {
@@ -209,10 +240,13 @@ impl Metadata {
             if snap.update_version > 0 {
                 self.request_update();
             }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(Error::Closed),
-                Err(_) => return Err(self.timeout_error(format!("metadata for topic {topic}"), timeout)),
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(Error::Closed),
+                    Err(_) => return Err(self.timeout_error(format!("metadata for topic {topic}"), timeout)),
+                },
+                _ = &mut failed => {}
             }
         }
     }
@@ -304,6 +338,8 @@ async fn refresh_once(inner: &Inner) {
             st.refresh.on_failure(now);
             tracing::warn!(error = %e, failures = st.refresh.failures(), "metadata refresh failed");
             st.last_error = Some(e);
+            drop(st);
+            inner.failed.notify_waiters();
         }
     }
 }

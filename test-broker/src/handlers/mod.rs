@@ -6,11 +6,15 @@
 pub mod api_versions;
 mod configs;
 mod coordinator;
+mod elect_leaders;
 mod fetch;
 mod groups;
 mod list_offsets;
+pub(crate) mod log_dirs;
 mod metadata;
 mod produce;
+mod reassignments;
+pub(crate) mod sasl;
 mod topics;
 mod txn;
 
@@ -67,6 +71,12 @@ pub fn supported_versions(api: ApiKey) -> Option<VersionRange> {
         ApiKey::OffsetForLeaderEpoch => 2,
         ApiKey::DescribeConfigs => 1,
         ApiKey::AlterConfigs | ApiKey::IncrementalAlterConfigs | ApiKey::DescribeCluster => 0,
+        // controller APIs, answered by any broker (see elect_leaders.rs, reassignments.rs)
+        ApiKey::ElectLeaders | ApiKey::AlterPartitionReassignments | ApiKey::ListPartitionReassignments => 0,
+        // v0 was removed in Kafka 4.0 (KIP-896)
+        ApiKey::DescribeLogDirs => 1,
+        // answered by the connection's authenticator (sasl.rs), or ILLEGAL_SASL_STATE without SASL
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => 0,
         _ => return None,
     };
     let codec = api.versions();
@@ -96,6 +106,16 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, request: RequestKind) -> Option<Resp
         }
         RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(metadata::describe_cluster(ctx, r)),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(coordinator::find(ctx, r)),
+        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(ctx, r)),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(ctx, r))
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(ctx, r))
+        }
+        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(log_dirs::describe(ctx, r)),
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(sasl::handshake_without_sasl()),
+        RequestKind::SaslAuthenticate(_) => ResponseKind::SaslAuthenticate(sasl::authenticate_without_sasl()),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(txn::init_producer_id(ctx, r)),
         RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(txn::add_partitions(ctx, r)),
         RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(txn::add_offsets(ctx, r)),
@@ -142,6 +162,28 @@ pub(crate) fn error_response(ctx: &Ctx<'_>, request: &RequestKind, code: ErrorCo
             })
         }
         RequestKind::InitProducerId(_) => ResponseKind::InitProducerId(txn::init_producer_id_error(c)),
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(elect_leaders::error_response(r, ctx.version, c))
+        }
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter_error_response(r, c))
+        }
+        RequestKind::ListPartitionReassignments(_) => ResponseKind::ListPartitionReassignments(
+            kafka_protocol::generated::ListPartitionReassignmentsResponse {
+                error_code: c,
+                ..Default::default()
+            },
+        ),
+        RequestKind::DescribeLogDirs(_) => {
+            ResponseKind::DescribeLogDirs(log_dirs::error_response(ctx.version, c))
+        }
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(sasl::handshake_error(c)),
+        RequestKind::SaslAuthenticate(_) => {
+            ResponseKind::SaslAuthenticate(kafka_protocol::generated::SaslAuthenticateResponse {
+                error_code: c,
+                ..Default::default()
+            })
+        }
         RequestKind::AddPartitionsToTxn(r) => {
             ResponseKind::AddPartitionsToTxn(txn::add_partitions_error(ctx, r, c))
         }

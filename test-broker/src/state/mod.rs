@@ -5,6 +5,7 @@
 pub mod groups;
 pub mod log;
 pub mod producers;
+pub mod reassign;
 pub mod topic_config;
 pub mod txn;
 
@@ -140,6 +141,8 @@ pub struct Settings {
     pub group_initial_rebalance_delay_ms: u64,
     /// `transaction.max.timeout.ms`.
     pub transaction_max_timeout_ms: i32,
+    /// How long a reassignment that adds replicas stays in progress (0: completes at once).
+    pub reassignment_delay_ms: u64,
 }
 
 /// Everything the cluster knows.
@@ -165,6 +168,8 @@ pub struct State {
     pub txns: txn::TransactionCoordinator,
     /// Coordinator overrides set by tests (`move_coordinator`): (key type, key) → broker id.
     pub coordinator_overrides: BTreeMap<(i8, String), i32>,
+    /// Partition reassignments in progress: (topic, partition) → reassignment.
+    pub reassignments: BTreeMap<(String, i32), reassign::Reassignment>,
 }
 
 /// Cap on the request log's length.
@@ -185,6 +190,7 @@ impl State {
             groups: Default::default(),
             txns: Default::default(),
             coordinator_overrides: BTreeMap::new(),
+            reassignments: BTreeMap::new(),
         }
     }
 
@@ -215,11 +221,12 @@ impl State {
         Some(live[partition as usize % live.len()])
     }
 
-    /// Periodic work: group sessions and rebalance timeouts, transaction timeouts.
+    /// Periodic work: group sessions and rebalance timeouts, transaction timeouts, reassignments.
     pub fn tick(&mut self, now_ms: i64) -> bool {
         let g = self.groups.tick(now_ms);
         let t = txn::run_timeouts(self, now_ms);
-        g || t
+        let r = self.complete_reassignments(now_ms);
+        g || t || r
     }
 
     /// Looks up a topic by id.

@@ -5,11 +5,15 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::{Request, RequestHeader, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Any byte stream (TCP, TLS).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 pub struct RawClient {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     correlation: i32,
 }
 
@@ -17,7 +21,12 @@ impl RawClient {
     pub async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(RawClient { stream, correlation: 0 })
+        Ok(RawClient::over(stream))
+    }
+
+    /// A client over an already connected stream (e.g. TLS).
+    pub fn over(stream: impl Stream + 'static) -> Self {
+        RawClient { stream: Box::new(stream), correlation: 0 }
     }
 
     /// Sends a request at `version` without waiting for a response; returns its correlation id.
