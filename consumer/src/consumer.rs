@@ -1,7 +1,7 @@
 //! `Consumer`: manual assignment, positions, the fetch loop, offsets by time, and committed
 //! offsets of a group (standalone commits, generation -1, as Java's assign-mode consumer).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -17,6 +17,7 @@ use kafka_protocol::generated::{
 use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 
+use crate::buffer::FetchBuffer;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::fetcher;
@@ -44,7 +45,7 @@ pub struct Consumer {
     pub(crate) metadata: Metadata,
     pub(crate) coordinators: CoordinatorLookup,
     pub(crate) assignment: BTreeMap<TopicPartition, PartitionState>,
-    pub(crate) buffer: VecDeque<ConsumerRecord>,
+    pub(crate) buffer: FetchBuffer,
     pub(crate) last_commit: Instant,
     /// What the application subscribed to (`subscribe`) or assigned (`assign`).
     pub(crate) subscription: SubscriptionType,
@@ -85,7 +86,7 @@ impl Consumer {
             coordinators: CoordinatorLookup::new(pool),
             metadata,
             assignment: BTreeMap::new(),
-            buffer: VecDeque::new(),
+            buffer: FetchBuffer::default(),
             last_commit: Instant::now(),
             subscription: SubscriptionType::None,
             group: None,
@@ -119,7 +120,7 @@ impl Consumer {
                 (tp, st)
             })
             .collect();
-        self.buffer.retain(|r| new.contains_key(&TopicPartition::new(r.topic.clone(), r.partition)));
+        self.buffer.retain(|tp| new.contains_key(tp));
         self.metadata.add_topics(new.keys().map(|tp| tp.topic.clone()));
         self.assignment = new;
     }
@@ -134,7 +135,7 @@ impl Consumer {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
-        self.buffer.retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
+        self.buffer.retain(|x| x != tp);
         Ok(())
     }
 
@@ -210,9 +211,12 @@ impl Consumer {
         loop {
             self.ensure_active_group(deadline).await?;
             if !self.buffer.is_empty() {
-                let n = self.buffer.len().min(self.cfg.max_poll_records);
-                let out: Vec<ConsumerRecord> = self.buffer.drain(..n).collect();
-                self.advance_positions(&out);
+                let assignment = &mut self.assignment;
+                let out = self.buffer.take(self.cfg.max_poll_records, |tp, next| {
+                    if let Some(st) = assignment.get_mut(tp) {
+                        st.position = Some(next);
+                    }
+                });
                 // prefetch: the next fetches run while the application processes these
                 self.send_fetches();
                 return Ok(out);
@@ -238,32 +242,16 @@ impl Consumer {
         }
     }
 
-    /// Moves positions past `records` (runs of one partition are contiguous, so this builds
-    /// one key per run, not per record).
-    fn advance_positions(&mut self, records: &[ConsumerRecord]) {
-        let mut i = 0;
-        while i < records.len() {
-            let (topic, partition) = (&records[i].topic, records[i].partition);
-            let mut j = i;
-            while j + 1 < records.len() && records[j + 1].partition == partition && &records[j + 1].topic == topic {
-                j += 1;
-            }
-            if let Some(st) = self.assignment.get_mut(&TopicPartition::new(topic.clone(), partition)) {
-                st.position = Some(records[j].offset + 1);
-            }
-            i = j + 1;
-        }
-    }
-
     /// The next record, as a stream would yield it (waits as long as it takes).
     pub async fn next_record(&mut self) -> Result<ConsumerRecord> {
         self.polled();
         loop {
-            if let Some(r) = self.buffer.pop_front() {
-                if let Some(st) = self.assignment.get_mut(&TopicPartition::new(r.topic.clone(), r.partition))
-                {
-                    st.position = Some(r.offset + 1);
+            let assignment = &mut self.assignment;
+            if let Some(r) = self.buffer.pop(|tp, next| {
+                if let Some(st) = assignment.get_mut(tp) {
+                    st.position = Some(next);
                 }
+            }) {
                 return Ok(r);
             }
             self.maybe_auto_commit().await;
@@ -630,13 +618,11 @@ impl Consumer {
     /// later `poll` (and dropped if a seek or a rebalance made them stale).
     pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
-        let buffered: std::collections::HashSet<(&str, i32)> =
-            self.buffer.iter().map(|r| (r.topic.as_str(), r.partition)).collect();
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
         let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
         for (tp, st) in &self.assignment {
             let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
-            if buffered.contains(&(tp.topic.as_str(), tp.partition)) {
+            if self.buffer.contains(tp) {
                 continue;
             }
             match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
@@ -676,8 +662,13 @@ impl Consumer {
             let pool = self.metadata.client().clone();
             let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
             let handle = tokio::spawn(async move {
-                pool.send_with(leader, Purpose::Fetch, &req, RequestOptions { version: None, timeout: Some(timeout) })
-                    .await
+                pool.send_with(
+                    leader,
+                    Purpose::Fetch,
+                    &req,
+                    RequestOptions { version: None, timeout: Some(timeout) },
+                )
+                .await
             });
             self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
         }
@@ -698,7 +689,9 @@ impl Consumer {
                 if f.result.is_none() {
                     if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f.handle).poll(cx) {
                         f.result = Some(r.unwrap_or_else(|e| {
-                            Err(kafka_client::Error::NoBrokerAvailable { reason: format!("fetch task failed: {e}") })
+                            Err(kafka_client::Error::NoBrokerAvailable {
+                                reason: format!("fetch task failed: {e}"),
+                            })
                         }));
                     }
                 }
@@ -723,7 +716,10 @@ impl Consumer {
     fn apply_fetches(
         &mut self,
         snap: &kafka_client::metadata::MetadataCache,
-        responses: Vec<(Vec<(TopicPartition, i64)>, kafka_client::Result<kafka_protocol::generated::FetchResponse>)>,
+        responses: Vec<(
+            Vec<(TopicPartition, i64)>,
+            kafka_client::Result<kafka_protocol::generated::FetchResponse>,
+        )>,
     ) -> Result<()> {
         for (parts, resp) in responses {
             let resp = match resp {
@@ -762,7 +758,7 @@ impl Consumer {
                                 self.cfg.read_committed,
                                 self.cfg.check_crcs,
                             )?;
-                            self.buffer.extend(parsed.records);
+                            self.buffer.push(tp.clone(), parsed.records);
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = Some(parsed.next_position);
                             }
@@ -802,7 +798,6 @@ impl Consumer {
         Ok(())
     }
 }
-
 
 /// A coordinator response's error code (top level, else the first partition's).
 trait CoordinatorReply {

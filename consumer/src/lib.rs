@@ -36,6 +36,7 @@
 //! the application processes (each `poll` fetches when its buffer is empty); fetch sessions
 //! (KIP-227); interceptors; `commit_async`.
 
+mod buffer;
 mod config;
 mod consumer;
 mod error;
