@@ -263,8 +263,9 @@ impl RecordAccumulator {
                         timestamp,
                     });
                 }
-                // full: it is ready; a new batch follows
-                self.wake.notify_one();
+                // full: a new batch follows, and opening it wakes the sender below. Waking it
+                // here too, before the pool has room, made a record waiting for memory spin the
+                // sender (each retry of the append woke it again) and starve the runtime.
             }
         }
         let reserve = self.cfg.batch_size.max(size + RECORD_BATCH_OVERHEAD);
