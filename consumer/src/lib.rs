@@ -36,18 +36,24 @@
 //! the application processes (each `poll` fetches when its buffer is empty); fetch sessions
 //! (KIP-227); interceptors; `commit_async`.
 
+mod commit;
 mod config;
 mod consumer;
 mod error;
 mod fetcher;
 pub mod group;
+mod interceptor;
 mod membership;
+mod metrics;
 mod record;
 
+pub use commit::CommitHandle;
 pub use config::{ConsumerConfig, OffsetReset};
 pub use consumer::Consumer;
 pub use error::{Error, Result};
 pub use group::assignor::{Assignor, RebalanceProtocol};
 pub use group::listener::ConsumerRebalanceListener;
+pub use interceptor::{ConsumerInterceptor, InterceptorError};
 pub use membership::ConsumerGroupMetadata;
+pub use metrics::ConsumerMetrics;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};
