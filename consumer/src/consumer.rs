@@ -10,7 +10,7 @@ use kafka_client::conn::RequestOptions;
 use kafka_client::{CoordinatorLookup, Metadata, NetworkClient, Purpose};
 use kafka_protocol::generated::{
     FetchRequest, ListOffsetsRequest, OffsetFetchRequest,
-    fetch_request::{FetchPartition, FetchTopic},
+    fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
     offset_fetch_request::OffsetFetchRequestTopic,
 };
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::commit::{CommitContext, CommitHandle, CommitStats, Committer, OffsetAndEpoch, to_coordinator};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
+use crate::fetch_session::{FetchSessionHandler, PartitionFetch};
 use crate::fetcher;
 use crate::interceptor::{ConsumerInterceptor, Interceptors};
 use crate::membership::{GroupDriver, SubscriptionType};
@@ -60,6 +61,8 @@ pub struct Consumer {
     pub(crate) group: Option<GroupDriver>,
     /// Fetches on their way (at most one per leader).
     pub(crate) in_flight: Vec<InFlightFetch>,
+    /// Incremental fetch sessions (KIP-227), one per broker fetched from.
+    sessions: HashMap<i32, FetchSessionHandler>,
     /// The ordered commit task (started by the first commit).
     committer: Option<Committer>,
     /// Commit counters, shared with the commit task.
@@ -84,6 +87,10 @@ pub(crate) struct InFlightFetch {
 }
 
 type FetchResult = kafka_client::Result<kafka_protocol::generated::FetchResponse>;
+
+/// A finished fetch: its leader, the partitions and positions it fetched (in the request or
+/// in the broker's session), its answer and its latency.
+type CompletedFetch = (i32, Vec<(TopicPartition, i64)>, (FetchResult, Duration));
 
 impl Drop for InFlightFetch {
     fn drop(&mut self) {
@@ -112,6 +119,7 @@ impl Consumer {
             group: None,
             in_flight: Vec::new(),
             metrics: Metrics::new(Instant::now()),
+            sessions: HashMap::new(),
             committer: None,
             commit_stats: Arc::new(std::sync::Mutex::new(CommitStats {
                 total: 0,
@@ -653,27 +661,58 @@ impl Consumer {
         let buffered: std::collections::HashSet<(&str, i32)> =
             self.buffer.iter().map(|r| (r.topic.as_str(), r.partition)).collect();
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
-        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        let mut by_leader: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
         for (tp, st) in &self.assignment {
             let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
             if buffered.contains(&(tp.topic.as_str(), tp.partition)) {
                 continue;
             }
-            match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
-                Some(l) if !busy.contains(&l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+            let Some(meta) = snap.partition(&tp.topic, tp.partition) else {
+                self.metadata.request_update();
+                continue;
+            };
+            match meta.leader {
+                Some(l) if !busy.contains(&l) => {
+                    let data = PartitionFetch {
+                        topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
+                        fetch_offset: pos,
+                        max_bytes: self.cfg.max_partition_fetch_bytes,
+                        current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
+                    };
+                    by_leader.entry(l).or_default().insert(tp.clone(), data);
+                }
                 Some(_) => {}
                 None => self.metadata.request_update(),
             }
         }
-        for (leader, parts) in by_leader {
-            let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
-            for (tp, pos) in &parts {
-                topics.entry(tp.topic.clone()).or_default().push(FetchPartition {
-                    partition: tp.partition,
-                    fetch_offset: *pos,
-                    partition_max_bytes: self.cfg.max_partition_fetch_bytes,
+        for (leader, next) in by_leader {
+            let session = self.sessions.entry(leader).or_default().build(&next);
+            let mut topics: BTreeMap<&str, FetchTopic> = BTreeMap::new();
+            for (tp, d) in &session.to_send {
+                let t = topics.entry(&tp.topic).or_insert_with(|| FetchTopic {
+                    topic: tp.topic.clone(),
+                    topic_id: d.topic_id,
                     ..Default::default()
                 });
+                t.partitions.push(FetchPartition {
+                    partition: tp.partition,
+                    fetch_offset: d.fetch_offset,
+                    partition_max_bytes: d.max_bytes,
+                    current_leader_epoch: d.current_leader_epoch,
+                    ..Default::default()
+                });
+            }
+            let mut forgotten: BTreeMap<&str, ForgottenTopic> = BTreeMap::new();
+            for (tp, id) in &session.forgotten {
+                forgotten
+                    .entry(&tp.topic)
+                    .or_insert_with(|| ForgottenTopic {
+                        topic: tp.topic.clone(),
+                        topic_id: *id,
+                        ..Default::default()
+                    })
+                    .partitions
+                    .push(tp.partition);
             }
             let req = FetchRequest {
                 replica_id: -1,
@@ -681,18 +720,15 @@ impl Consumer {
                 min_bytes: self.cfg.fetch_min_bytes,
                 max_bytes: self.cfg.fetch_max_bytes,
                 isolation_level: i8::from(self.cfg.read_committed),
+                session_id: session.session_id,
+                session_epoch: session.epoch,
                 rack_id: self.cfg.client.client_rack.clone(),
-                topics: topics
-                    .into_iter()
-                    .map(|(t, ps)| FetchTopic {
-                        topic_id: snap.topic(&t).map(|m| m.topic_id).unwrap_or_default(),
-                        topic: t,
-                        partitions: ps,
-                        ..Default::default()
-                    })
-                    .collect(),
+                topics: topics.into_values().collect(),
+                forgotten_topics_data: forgotten.into_values().collect(),
                 ..Default::default()
             };
+            let parts: Vec<(TopicPartition, i64)> =
+                next.into_iter().map(|(tp, d)| (tp, d.fetch_offset)).collect();
             let pool = self.metadata.client().clone();
             let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
             let handle = tokio::spawn(async move {
@@ -738,7 +774,7 @@ impl Consumer {
         let snap = self.metadata.snapshot();
         let responses: Vec<_> = done
             .into_iter()
-            .filter_map(|mut f| f.result.take().map(|r| (std::mem::take(&mut f.parts), r)))
+            .filter_map(|mut f| f.result.take().map(|r| (f.leader, std::mem::take(&mut f.parts), r)))
             .collect();
         self.apply_fetches(&snap, responses)
     }
@@ -746,21 +782,36 @@ impl Consumer {
     fn apply_fetches(
         &mut self,
         snap: &kafka_client::metadata::MetadataCache,
-        responses: Vec<(Vec<(TopicPartition, i64)>, (FetchResult, Duration))>,
+        responses: Vec<CompletedFetch>,
     ) -> Result<()> {
         let now = Instant::now();
-        for (parts, (resp, latency)) in responses {
+        for (leader, parts, (resp, latency)) in responses {
             let resp = match resp {
                 Ok(r) => {
                     self.metrics.fetched(now, latency);
+                    let code = ErrorCode::from(r.error_code);
+                    let session = self.sessions.entry(leader).or_default();
+                    if !session.handle_response(code, r.session_id) {
+                        if !matches!(
+                            code,
+                            ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+                        ) {
+                            tracing::debug!(?code, leader, "fetch failed; refreshing metadata");
+                            self.metadata.request_update();
+                        }
+                        continue;
+                    }
                     r
                 }
-                Err(e) if e.is_retriable() => {
+                Err(e) => {
+                    self.sessions.entry(leader).or_default().handle_error();
+                    if !e.is_retriable() {
+                        return Err(e.into());
+                    }
                     tracing::debug!(error = %e, "fetch failed; refreshing metadata");
                     self.metadata.request_update();
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             };
             for t in &resp.responses {
                 let name = if t.topic.is_empty() {

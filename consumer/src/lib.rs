@@ -40,6 +40,7 @@ mod commit;
 mod config;
 mod consumer;
 mod error;
+mod fetch_session;
 mod fetcher;
 pub mod group;
 mod interceptor;

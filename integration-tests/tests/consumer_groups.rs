@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use integration_tests::{target, unique_topic};
 use kafka_admin::{AdminClient, NewTopic};
 use kafka_client::conn::RequestOptions;
-use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, NetworkClient, Purpose};
+use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
 use kafka_consumer::{Consumer, ConsumerRebalanceListener, TopicPartition};
 use kafka_producer::{Producer, ProducerRecord};
 use kafka_protocol::generated::{
@@ -512,6 +512,9 @@ impl TxnWriter {
     async fn new(bootstrap: &str, txn_id: &str, tp: &TopicPartition, leader: i32) -> TxnWriter {
         let cfg = ClientConfig::builder().bootstrap_servers(bootstrap.split(',')).build().unwrap();
         let pool = NetworkClient::new(cfg);
+        // metadata names the brokers (the pool starts knowing only the bootstrap addresses)
+        let metadata = Metadata::new(pool.clone(), false);
+        metadata.wait_for_topic(&tp.topic, Duration::from_secs(30)).await.unwrap();
         let lookup = CoordinatorLookup::new(pool.clone());
         let init = InitProducerIdRequest {
             transactional_id: Some(txn_id.to_owned()),
