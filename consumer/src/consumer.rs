@@ -187,6 +187,8 @@ impl Consumer {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
+        // the epoch of the record before `offset` is unknown (Java's seek does the same)
+        st.position_epoch = None;
         self.buffer.retain(|r| !(r.topic == tp.topic && r.partition == tp.partition));
         Ok(())
     }
@@ -483,16 +485,23 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Commits (with auto-commit on), revokes the partitions through the rebalance listener,
+    /// Commits (with auto-commit on; a failure is logged, as in Java), waits for pending
+    /// async commits, revokes the partitions through the rebalance listener,
     /// leaves the group (dynamic members; static members keep their place until
     /// `session.timeout.ms`, as in Java) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
-        let commit = if self.cfg.enable_auto_commit { self.commit_sync(None).await } else { Ok(()) };
+        // as in Java, a failed auto-commit on close is logged, not returned (a rebalance
+        // another member started may reject it; the next owner resumes from the last commit)
+        if self.cfg.enable_auto_commit {
+            if let Err(e) = self.commit_sync(None).await {
+                tracing::warn!(error = %e, "auto-commit on close failed");
+            }
+        }
         self.leave_group("the consumer is closing").await;
         self.flush_commits().await;
         self.interceptors.on_close();
         self.metadata.client().close();
-        commit
+        Ok(())
     }
 
     fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
