@@ -43,11 +43,14 @@ impl FetchBuffer {
     }
 
     /// Takes the next record (the stream path), moving its partition's position.
-    pub(crate) fn pop(&mut self, mut advanced: impl FnMut(&TopicPartition, i64)) -> Option<ConsumerRecord> {
+    pub(crate) fn pop(
+        &mut self,
+        mut advanced: impl FnMut(&TopicPartition, &ConsumerRecord),
+    ) -> Option<ConsumerRecord> {
         let chunk = self.chunks.front_mut()?;
         let r = chunk.records.pop_front();
         if let Some(r) = &r {
-            advanced(&chunk.tp, r.offset + 1);
+            advanced(&chunk.tp, r);
         }
         if chunk.records.is_empty() {
             self.chunks.pop_front();
@@ -55,12 +58,12 @@ impl FetchBuffer {
         r
     }
 
-    /// Takes up to `max` records from the front; calls `advanced(tp, next_offset)` once per
+    /// Takes up to `max` records from the front; calls `advanced(tp, last_record)` once per
     /// partition run handed out, so positions move without a per-record lookup.
     pub(crate) fn take(
         &mut self,
         max: usize,
-        mut advanced: impl FnMut(&TopicPartition, i64),
+        mut advanced: impl FnMut(&TopicPartition, &ConsumerRecord),
     ) -> Vec<ConsumerRecord> {
         let mut out = Vec::with_capacity(max.min(self.chunks.iter().map(|c| c.records.len()).sum()));
         while out.len() < max {
@@ -68,7 +71,7 @@ impl FetchBuffer {
             let n = chunk.records.len().min(max - out.len());
             out.extend(chunk.records.drain(..n));
             if let Some(last) = out.last() {
-                advanced(&chunk.tp, last.offset + 1);
+                advanced(&chunk.tp, last);
             }
             if chunk.records.is_empty() {
                 self.chunks.pop_front();
@@ -106,7 +109,7 @@ mod tests {
         assert!(b.contains(&TopicPartition::new("t", 1)));
         assert!(!b.contains(&TopicPartition::new("t", 2)));
         let mut moved = Vec::new();
-        let got = b.take(4, |tp, next| moved.push((tp.partition, next)));
+        let got = b.take(4, |tp, last| moved.push((tp.partition, last.offset + 1)));
         assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 1, 2, 10]);
         assert_eq!(moved, vec![(0, 3), (1, 11)]);
         b.retain(|tp| tp.partition != 1);

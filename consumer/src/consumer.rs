@@ -2,26 +2,30 @@
 //! offsets of a group (standalone commits, generation -1, as Java's assign-mode consumer).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_client::conn::RequestOptions;
-use kafka_client::{CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
+use kafka_client::{CoordinatorLookup, Metadata, NetworkClient, Purpose};
 use kafka_protocol::generated::{
-    FetchRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    fetch_request::{FetchPartition, FetchTopic},
+    FetchRequest, ListOffsetsRequest, OffsetFetchRequest,
+    fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
     list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic},
-    offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
     offset_fetch_request::OffsetFetchRequestTopic,
 };
 use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 
 use crate::buffer::FetchBuffer;
+use crate::commit::{CommitContext, CommitHandle, CommitStats, Committer, OffsetAndEpoch, to_coordinator};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
+use crate::fetch_session::{FetchSessionHandler, PartitionFetch};
 use crate::fetcher;
+use crate::interceptor::{ConsumerInterceptor, Interceptors};
 use crate::membership::{GroupDriver, SubscriptionType};
+use crate::metrics::{ConsumerMetrics, Metrics};
 use crate::record::{ConsumerRecord, TopicPartition};
 
 /// ListOffsets' special timestamps.
@@ -35,6 +39,11 @@ pub(crate) struct PartitionState {
     /// The next offset to fetch (ahead of `position` while records are buffered).
     fetch_position: Option<i64>,
     paused: bool,
+    /// The leader epoch of the last record handed out (committed with the position, KIP-320).
+    position_epoch: Option<i32>,
+    /// The high watermark (last stable offset with read_committed) of the latest fetch
+    /// response, for `records-lag`.
+    end_offset: Option<i64>,
 }
 
 /// The Kafka consumer (assign mode). Methods take `&mut self`, as Java's consumer is used from
@@ -53,6 +62,18 @@ pub struct Consumer {
     pub(crate) group: Option<GroupDriver>,
     /// Fetches on their way (at most one per leader).
     pub(crate) in_flight: Vec<InFlightFetch>,
+    /// Incremental fetch sessions (KIP-227), one per broker fetched from.
+    sessions: HashMap<i32, FetchSessionHandler>,
+    /// The ordered commit task (started by the first commit).
+    committer: Option<Committer>,
+    /// Commit counters, shared with the commit task.
+    commit_stats: Arc<std::sync::Mutex<CommitStats>>,
+    /// Interceptors, in order.
+    interceptors: Interceptors,
+    /// Reused for the stream's per-record `on_consume` call (no allocation per record).
+    scratch: Vec<ConsumerRecord>,
+    /// Counters and windowed statistics (see `metrics.rs`).
+    pub(crate) metrics: Metrics,
 }
 
 /// A Fetch request running as a task.
@@ -60,10 +81,17 @@ pub(crate) struct InFlightFetch {
     leader: i32,
     /// The partitions and the positions they were fetched from.
     parts: Vec<(TopicPartition, i64)>,
-    handle: tokio::task::JoinHandle<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+    /// The response and how long it took.
+    handle: tokio::task::JoinHandle<(FetchResult, Duration)>,
     /// The task's output, once taken from `handle`.
-    result: Option<kafka_client::Result<kafka_protocol::generated::FetchResponse>>,
+    result: Option<(FetchResult, Duration)>,
 }
+
+type FetchResult = kafka_client::Result<kafka_protocol::generated::FetchResponse>;
+
+/// A finished fetch: its leader, the partitions and positions it fetched (in the request or
+/// in the broker's session), its answer and its latency.
+type CompletedFetch = (i32, Vec<(TopicPartition, i64)>, (FetchResult, Duration));
 
 impl Drop for InFlightFetch {
     fn drop(&mut self) {
@@ -91,6 +119,15 @@ impl Consumer {
             subscription: SubscriptionType::None,
             group: None,
             in_flight: Vec::new(),
+            metrics: Metrics::new(Instant::now()),
+            sessions: HashMap::new(),
+            committer: None,
+            commit_stats: Arc::new(std::sync::Mutex::new(CommitStats {
+                total: 0,
+                latency: crate::metrics::Windowed::new(Instant::now()),
+            })),
+            interceptors: Interceptors::default(),
+            scratch: Vec::new(),
             cfg,
         }
     }
@@ -130,11 +167,29 @@ impl Consumer {
         self.assignment.keys().cloned().collect()
     }
 
+    /// A snapshot of the consumer's metrics (Java's `KafkaConsumer.metrics()`, typed).
+    pub fn metrics(&self) -> ConsumerMetrics {
+        let lag = self
+            .assignment
+            .iter()
+            .filter_map(|(tp, st)| Some((tp.clone(), (st.end_offset? - st.position?).max(0))))
+            .collect();
+        let now = Instant::now();
+        let mut m = self.metrics.snapshot(now, self.assignment.len(), lag);
+        let c = self.commit_stats.lock().unwrap_or_else(|p| p.into_inner());
+        m.commit_total = c.total;
+        m.commit_latency_avg = c.latency.avg(now).map(Duration::from_secs_f64);
+        m.commit_latency_max = c.latency.max(now).map(Duration::from_secs_f64);
+        m
+    }
+
     /// Sets the next offset `poll` returns for `tp`.
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
+        // the epoch of the record before `offset` is unknown (Java's seek does the same)
+        st.position_epoch = None;
         self.buffer.retain(|x| x != tp);
         Ok(())
     }
@@ -212,11 +267,12 @@ impl Consumer {
             self.ensure_active_group(deadline).await?;
             if !self.buffer.is_empty() {
                 let assignment = &mut self.assignment;
-                let out = self.buffer.take(self.cfg.max_poll_records, |tp, next| {
-                    if let Some(st) = assignment.get_mut(tp) {
-                        st.position = Some(next);
-                    }
-                });
+                let mut out =
+                    self.buffer.take(self.cfg.max_poll_records, |tp, last| advance(assignment, tp, last));
+                self.metrics.consumed(Instant::now(), out.len());
+                if !self.interceptors.is_empty() {
+                    self.interceptors.on_consume(&mut out);
+                }
                 // prefetch: the next fetches run while the application processes these
                 self.send_fetches();
                 return Ok(out);
@@ -247,12 +303,20 @@ impl Consumer {
         self.polled();
         loop {
             let assignment = &mut self.assignment;
-            if let Some(r) = self.buffer.pop(|tp, next| {
-                if let Some(st) = assignment.get_mut(tp) {
-                    st.position = Some(next);
+            if let Some(r) = self.buffer.pop(|tp, last| advance(assignment, tp, last)) {
+                self.metrics.consumed(Instant::now(), 1);
+                if self.interceptors.is_empty() {
+                    return Ok(r);
                 }
-            }) {
-                return Ok(r);
+                self.scratch.push(r);
+                self.interceptors.on_consume(&mut self.scratch);
+                match self.scratch.pop() {
+                    Some(r) => {
+                        self.scratch.clear();
+                        return Ok(r);
+                    }
+                    None => continue, // filtered out
+                }
             }
             self.maybe_auto_commit().await;
             self.ensure_active_group(Instant::now() + self.cfg.fetch_max_wait).await?;
@@ -276,16 +340,75 @@ impl Consumer {
     }
 
     /// Commits the current positions (or `offsets`) for `group.id`, waiting for the answer.
+    /// Ordered after every earlier [`Consumer::commit_async`].
     pub async fn commit_sync(&mut self, offsets: Option<BTreeMap<TopicPartition, i64>>) -> Result<()> {
-        let offsets = match offsets {
-            Some(o) => o,
-            None => {
-                self.assignment.iter().filter_map(|(tp, st)| st.position.map(|p| (tp.clone(), p))).collect()
+        self.commit_async(offsets).await
+    }
+
+    /// Commits the current positions (or `offsets`) for `group.id` without waiting (Java's
+    /// `commitAsync`): the commit is sent whether or not the returned handle is awaited, and
+    /// commits reach the coordinator in the order they were made. Awaiting the handle yields
+    /// the outcome. Current positions carry the leader epoch of the last record consumed
+    /// (KIP-320).
+    pub fn commit_async(&mut self, offsets: Option<BTreeMap<TopicPartition, i64>>) -> CommitHandle {
+        let offsets: BTreeMap<TopicPartition, OffsetAndEpoch> = match offsets {
+            Some(o) => {
+                o.into_iter().map(|(tp, offset)| (tp, OffsetAndEpoch { offset, leader_epoch: -1 })).collect()
             }
+            None => self
+                .assignment
+                .iter()
+                .filter_map(|(tp, st)| {
+                    let offset = st.position?;
+                    Some((
+                        tp.clone(),
+                        OffsetAndEpoch { offset, leader_epoch: st.position_epoch.unwrap_or(-1) },
+                    ))
+                })
+                .collect(),
         };
-        self.commit(&offsets).await?;
         self.last_commit = Instant::now();
-        Ok(())
+        self.submit_commit(offsets)
+    }
+
+    fn submit_commit(&mut self, offsets: BTreeMap<TopicPartition, OffsetAndEpoch>) -> CommitHandle {
+        let Some(group) = self.cfg.group_id.clone() else {
+            return CommitHandle::ready(Err(Error::NoGroup("commit")));
+        };
+        if offsets.is_empty() {
+            return CommitHandle::ready(Ok(()));
+        }
+        let generation = match self.commit_generation() {
+            Ok(g) => g,
+            Err(e) => return CommitHandle::ready(Err(e)),
+        };
+        let ctx = self.group.as_ref().map(|g| g.ctx.clone());
+        let interceptors = self.interceptors.clone();
+        self.committer(group).submit(offsets, generation, ctx, interceptors)
+    }
+
+    /// The commit task, started on first use.
+    fn committer(&mut self, group_id: String) -> &Committer {
+        let (metadata, coordinators, client) =
+            (self.metadata.clone(), self.coordinators.clone(), self.cfg.client.clone());
+        let stats = self.commit_stats.clone();
+        self.committer.get_or_insert_with(|| {
+            Committer::spawn(CommitContext { group_id, metadata, coordinators, client, stats })
+        })
+    }
+
+    /// Waits until every commit submitted so far was answered.
+    async fn flush_commits(&mut self) {
+        let Some(c) = &self.committer else { return };
+        let barrier = c.submit(BTreeMap::new(), (-1, String::new(), None), None, Interceptors::default());
+        if tokio::time::timeout(self.cfg.client.default_api_timeout, barrier).await.is_err() {
+            tracing::warn!("pending commits did not complete before close");
+        }
+    }
+
+    /// Adds a [`ConsumerInterceptor`] after those already added.
+    pub fn add_interceptor(&mut self, interceptor: impl ConsumerInterceptor + 'static) {
+        self.interceptors.push(Arc::new(interceptor));
     }
 
     /// The committed offsets of `tps` for `group.id` (`None`: nothing committed).
@@ -310,13 +433,12 @@ impl Consumer {
             require_stable: true,
             ..Default::default()
         };
-        let resp = self
-            .to_coordinator(&group, |conn| {
-                let v = conn.version(ApiKey::OffsetFetch).unwrap_or(7).min(7);
-                let req = req.clone();
-                async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
-            })
-            .await?;
+        let resp = to_coordinator(&self.metadata, &self.coordinators, &self.cfg.client, &group, |conn| {
+            let v = conn.version(ApiKey::OffsetFetch).unwrap_or(7).min(7);
+            let req = req.clone();
+            async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
+        })
+        .await?;
         let mut out: BTreeMap<TopicPartition, Option<i64>> =
             tps.iter().map(|tp| (tp.clone(), None)).collect();
         for t in &resp.topics {
@@ -339,14 +461,23 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Commits (with auto-commit on), revokes the partitions through the rebalance listener,
+    /// Commits (with auto-commit on; a failure is logged, as in Java), waits for pending
+    /// async commits, revokes the partitions through the rebalance listener,
     /// leaves the group (dynamic members; static members keep their place until
     /// `session.timeout.ms`, as in Java) and closes the connections.
     pub async fn close(mut self) -> Result<()> {
-        let commit = if self.cfg.enable_auto_commit { self.commit_sync(None).await } else { Ok(()) };
+        // as in Java, a failed auto-commit on close is logged, not returned (a rebalance
+        // another member started may reject it; the next owner resumes from the last commit)
+        if self.cfg.enable_auto_commit {
+            if let Err(e) = self.commit_sync(None).await {
+                tracing::warn!(error = %e, "auto-commit on close failed");
+            }
+        }
         self.leave_group("the consumer is closing").await;
+        self.flush_commits().await;
+        self.interceptors.on_close();
         self.metadata.client().close();
-        commit
+        Ok(())
     }
 
     fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
@@ -355,116 +486,10 @@ impl Consumer {
             .ok_or_else(|| Error::NotAssigned { topic: tp.topic.clone(), partition: tp.partition })
     }
 
+    /// Auto-commit, asynchronous as in Java (the commit task logs a failure nobody awaits).
     async fn maybe_auto_commit(&mut self) {
         if self.cfg.enable_auto_commit && self.last_commit.elapsed() >= self.cfg.auto_commit_interval {
-            if let Err(e) = self.commit_sync(None).await {
-                tracing::warn!(error = %e, "auto-commit failed");
-            }
-        }
-    }
-
-    async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
-        let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("commit"))?;
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for (tp, offset) in offsets {
-            topics.entry(&tp.topic).or_default().push(OffsetCommitRequestPartition {
-                partition_index: tp.partition,
-                committed_offset: *offset,
-                committed_leader_epoch: -1,
-                committed_metadata: Some(String::new()),
-                ..Default::default()
-            });
-        }
-        let (generation_id, member_id, group_instance_id) = self.commit_generation()?;
-        let req = OffsetCommitRequest {
-            group_id: group.clone(),
-            generation_id_or_member_epoch: generation_id,
-            member_id,
-            group_instance_id,
-            topics: topics
-                .into_iter()
-                .map(|(t, ps)| OffsetCommitRequestTopic {
-                    name: t.to_owned(),
-                    partitions: ps,
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let resp = self
-            .to_coordinator(&group, |conn| {
-                let v = conn.version(ApiKey::OffsetCommit).unwrap_or(8).min(8);
-                let mut req = req.clone();
-                if v < 7 {
-                    req.group_instance_id = None;
-                }
-                async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
-            })
-            .await?;
-        for t in &resp.topics {
-            for p in &t.partitions {
-                let code = ErrorCode::from(p.error_code);
-                if code != ErrorCode::None {
-                    if let Some(e) = self.commit_rejected(code) {
-                        return Err(e);
-                    }
-                    return Err(Error::Broker {
-                        api: "OffsetCommit",
-                        topic: t.name.clone(),
-                        partition: p.partition_index,
-                        code,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends a request built by `f` to the group coordinator, rediscovering it on coordinator
-    /// errors (in the response's top-level or first partition error) within
-    /// `default.api.timeout.ms`.
-    async fn to_coordinator<R, F, Fut>(&self, group: &str, f: F) -> Result<R>
-    where
-        F: Fn(kafka_client::Connection) -> Fut,
-        Fut: std::future::Future<Output = kafka_client::Result<R>>,
-        R: CoordinatorReply,
-    {
-        let deadline = Instant::now() + self.cfg.client.default_api_timeout;
-        let backoff = self.cfg.client.retry_backoff_policy();
-        let mut attempt = 0;
-        loop {
-            let outcome = async {
-                let c = self.coordinators.find(CoordinatorType::Group, group).await?;
-                let conn = self.metadata.client().connection(c.node_id, Purpose::Group).await;
-                let conn = match conn {
-                    Ok(conn) => conn,
-                    Err(_) => {
-                        self.metadata.client().add_node(c.broker_ref());
-                        self.metadata.client().connection(c.node_id, Purpose::Group).await?
-                    }
-                };
-                f(conn).await
-            }
-            .await;
-            let retry = match &outcome {
-                Ok(r) => {
-                    let code = r.coordinator_code();
-                    self.coordinators.invalidate_on(CoordinatorType::Group, group, code)
-                        || code == ErrorCode::CoordinatorLoadInProgress
-                }
-                Err(e) => {
-                    self.coordinators.invalidate(CoordinatorType::Group, group);
-                    e.is_retriable()
-                }
-            };
-            if !retry || Instant::now() >= deadline {
-                return Ok(outcome?);
-            }
-            tokio::time::sleep(backoff.backoff(attempt)).await;
-            attempt += 1;
+            drop(self.commit_async(None));
         }
     }
 
@@ -619,27 +644,58 @@ impl Consumer {
     pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
-        let mut by_leader: HashMap<i32, Vec<(TopicPartition, i64)>> = HashMap::new();
+        let mut by_leader: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
         for (tp, st) in &self.assignment {
             let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
             if self.buffer.contains(tp) {
                 continue;
             }
-            match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
-                Some(l) if !busy.contains(&l) => by_leader.entry(l).or_default().push((tp.clone(), pos)),
+            let Some(meta) = snap.partition(&tp.topic, tp.partition) else {
+                self.metadata.request_update();
+                continue;
+            };
+            match meta.leader {
+                Some(l) if !busy.contains(&l) => {
+                    let data = PartitionFetch {
+                        topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
+                        fetch_offset: pos,
+                        max_bytes: self.cfg.max_partition_fetch_bytes,
+                        current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
+                    };
+                    by_leader.entry(l).or_default().insert(tp.clone(), data);
+                }
                 Some(_) => {}
                 None => self.metadata.request_update(),
             }
         }
-        for (leader, parts) in by_leader {
-            let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
-            for (tp, pos) in &parts {
-                topics.entry(tp.topic.clone()).or_default().push(FetchPartition {
-                    partition: tp.partition,
-                    fetch_offset: *pos,
-                    partition_max_bytes: self.cfg.max_partition_fetch_bytes,
+        for (leader, next) in by_leader {
+            let session = self.sessions.entry(leader).or_default().build(&next);
+            let mut topics: BTreeMap<&str, FetchTopic> = BTreeMap::new();
+            for (tp, d) in &session.to_send {
+                let t = topics.entry(&tp.topic).or_insert_with(|| FetchTopic {
+                    topic: tp.topic.clone(),
+                    topic_id: d.topic_id,
                     ..Default::default()
                 });
+                t.partitions.push(FetchPartition {
+                    partition: tp.partition,
+                    fetch_offset: d.fetch_offset,
+                    partition_max_bytes: d.max_bytes,
+                    current_leader_epoch: d.current_leader_epoch,
+                    ..Default::default()
+                });
+            }
+            let mut forgotten: BTreeMap<&str, ForgottenTopic> = BTreeMap::new();
+            for (tp, id) in &session.forgotten {
+                forgotten
+                    .entry(&tp.topic)
+                    .or_insert_with(|| ForgottenTopic {
+                        topic: tp.topic.clone(),
+                        topic_id: *id,
+                        ..Default::default()
+                    })
+                    .partitions
+                    .push(tp.partition);
             }
             let req = FetchRequest {
                 replica_id: -1,
@@ -647,28 +703,22 @@ impl Consumer {
                 min_bytes: self.cfg.fetch_min_bytes,
                 max_bytes: self.cfg.fetch_max_bytes,
                 isolation_level: i8::from(self.cfg.read_committed),
+                session_id: session.session_id,
+                session_epoch: session.epoch,
                 rack_id: self.cfg.client.client_rack.clone(),
-                topics: topics
-                    .into_iter()
-                    .map(|(t, ps)| FetchTopic {
-                        topic_id: snap.topic(&t).map(|m| m.topic_id).unwrap_or_default(),
-                        topic: t,
-                        partitions: ps,
-                        ..Default::default()
-                    })
-                    .collect(),
+                topics: topics.into_values().collect(),
+                forgotten_topics_data: forgotten.into_values().collect(),
                 ..Default::default()
             };
+            let parts: Vec<(TopicPartition, i64)> =
+                next.into_iter().map(|(tp, d)| (tp, d.fetch_offset)).collect();
             let pool = self.metadata.client().clone();
             let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
             let handle = tokio::spawn(async move {
-                pool.send_with(
-                    leader,
-                    Purpose::Fetch,
-                    &req,
-                    RequestOptions { version: None, timeout: Some(timeout) },
-                )
-                .await
+                let start = Instant::now();
+                let opts = RequestOptions { version: None, timeout: Some(timeout) };
+                let r = pool.send_with(leader, Purpose::Fetch, &req, opts).await;
+                (r, start.elapsed())
             });
             self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
         }
@@ -689,9 +739,8 @@ impl Consumer {
                 if f.result.is_none() {
                     if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f.handle).poll(cx) {
                         f.result = Some(r.unwrap_or_else(|e| {
-                            Err(kafka_client::Error::NoBrokerAvailable {
-                                reason: format!("fetch task failed: {e}"),
-                            })
+                            let reason = format!("fetch task failed: {e}");
+                            (Err(kafka_client::Error::NoBrokerAvailable { reason }), Duration::ZERO)
                         }));
                     }
                 }
@@ -708,7 +757,7 @@ impl Consumer {
         let snap = self.metadata.snapshot();
         let responses: Vec<_> = done
             .into_iter()
-            .filter_map(|mut f| f.result.take().map(|r| (std::mem::take(&mut f.parts), r)))
+            .filter_map(|mut f| f.result.take().map(|r| (f.leader, std::mem::take(&mut f.parts), r)))
             .collect();
         self.apply_fetches(&snap, responses)
     }
@@ -716,20 +765,36 @@ impl Consumer {
     fn apply_fetches(
         &mut self,
         snap: &kafka_client::metadata::MetadataCache,
-        responses: Vec<(
-            Vec<(TopicPartition, i64)>,
-            kafka_client::Result<kafka_protocol::generated::FetchResponse>,
-        )>,
+        responses: Vec<CompletedFetch>,
     ) -> Result<()> {
-        for (parts, resp) in responses {
+        let now = Instant::now();
+        for (leader, parts, (resp, latency)) in responses {
             let resp = match resp {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
+                Ok(r) => {
+                    self.metrics.fetched(now, latency);
+                    let code = ErrorCode::from(r.error_code);
+                    let session = self.sessions.entry(leader).or_default();
+                    if !session.handle_response(code, r.session_id) {
+                        if !matches!(
+                            code,
+                            ErrorCode::FetchSessionIdNotFound | ErrorCode::InvalidFetchSessionEpoch
+                        ) {
+                            tracing::debug!(?code, leader, "fetch failed; refreshing metadata");
+                            self.metadata.request_update();
+                        }
+                        continue;
+                    }
+                    r
+                }
+                Err(e) => {
+                    self.sessions.entry(leader).or_default().handle_error();
+                    if !e.is_retriable() {
+                        return Err(e.into());
+                    }
                     tracing::debug!(error = %e, "fetch failed; refreshing metadata");
                     self.metadata.request_update();
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             };
             for t in &resp.responses {
                 let name = if t.topic.is_empty() {
@@ -749,10 +814,12 @@ impl Consumer {
                     }
                     match ErrorCode::from(p.error_code) {
                         ErrorCode::None => {
+                            let data = p.records.clone().unwrap_or_default();
+                            self.metrics.fetched_bytes(now, data.len());
                             let parsed = fetcher::parse(
                                 &tp.topic,
                                 tp.partition,
-                                p.records.clone().unwrap_or_default(),
+                                data,
                                 pos,
                                 p.aborted_transactions.as_deref(),
                                 self.cfg.read_committed,
@@ -761,6 +828,12 @@ impl Consumer {
                             self.buffer.push(tp.clone(), parsed.records);
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = Some(parsed.next_position);
+                                let end = if self.cfg.read_committed && p.last_stable_offset >= 0 {
+                                    p.last_stable_offset
+                                } else {
+                                    p.high_watermark
+                                };
+                                st.end_offset = Some(end).filter(|e| *e >= 0);
                             }
                         }
                         ErrorCode::OffsetOutOfRange => {
@@ -799,22 +872,14 @@ impl Consumer {
     }
 }
 
-/// A coordinator response's error code (top level, else the first partition's).
-trait CoordinatorReply {
-    fn coordinator_code(&self) -> ErrorCode;
-}
-
-impl CoordinatorReply for kafka_protocol::generated::OffsetCommitResponse {
-    fn coordinator_code(&self) -> ErrorCode {
-        self.topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or(ErrorCode::None, |p| ErrorCode::from(p.error_code))
-    }
-}
-
-impl CoordinatorReply for kafka_protocol::generated::OffsetFetchResponse {
-    fn coordinator_code(&self) -> ErrorCode {
-        ErrorCode::from(self.error_code)
+/// Moves `tp`'s position past `last`, a record `poll` or the stream hands out.
+fn advance(
+    assignment: &mut BTreeMap<TopicPartition, PartitionState>,
+    tp: &TopicPartition,
+    last: &ConsumerRecord,
+) {
+    if let Some(st) = assignment.get_mut(tp) {
+        st.position = Some(last.offset + 1);
+        st.position_epoch = last.leader_epoch.or(st.position_epoch);
     }
 }

@@ -1,12 +1,13 @@
 //! # kafka-consumer
 //!
 //! The Kafka consumer, after the Java `KafkaConsumer` (Kafka 4.x), async and tokio-native.
-//! This first version consumes **assigned** partitions: `assign`, `seek`,
-//! `seek_to_beginning` / `seek_to_end`, `poll`, a `Stream` of records, `position`,
-//! `pause` / `resume`, `beginning_offsets` / `end_offsets` / `offsets_for_times`, and a
-//! group's committed offsets (`commit_sync` / `committed` / auto-commit with `group.id`, as
-//! a standalone member, generation -1). `read_committed` stops at the last stable offset and
-//! drops aborted transactions' records. Records are zero-copy slices of the fetched batches.
+//! Assigned partitions (`assign`, `seek`, `seek_to_beginning` / `seek_to_end`, `pause` /
+//! `resume`, offset lookups) or group membership (`subscribe`, `subscribe_pattern`, the
+//! classic protocol with eager or cooperative assignors, static members, rebalance
+//! listeners); `poll` or a `Stream` of records, prefetched while the application works,
+//! over incremental fetch sessions; `commit_sync` / `commit_async` / auto-commit;
+//! interceptors; metrics. `read_committed` stops at the last stable offset and drops aborted
+//! transactions' records. Records are zero-copy slices of the fetched batches.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), kafka_consumer::Error> {
@@ -25,30 +26,45 @@
 //! - `record.rs`: [`ConsumerRecord`], [`TopicPartition`], [`Deserializer`] and built-ins.
 //! - `fetcher.rs`: sans-IO parsing of a partition's fetched data (position, control
 //!   batches, aborted transactions).
-//! - `consumer.rs`: [`Consumer`]: assignment, positions, fetch rounds, ListOffsets,
-//!   OffsetCommit / OffsetFetch via the group coordinator.
+//! - `buffer.rs`: the `FetchBuffer` of fetched-not-returned records, one chunk per partition response.
+//! - `fetch_session.rs`: sans-IO incremental fetch sessions (KIP-227), one handler per broker.
+//! - `consumer.rs`: [`Consumer`]: assignment, positions, the prefetching fetch path
+//!   (`send_fetches` / `complete_fetches` / `apply_fetches`), ListOffsets, commits,
+//!   [`Consumer::metrics`].
+//! - `commit.rs`: the ordered commit task behind `commit_sync` / [`Consumer::commit_async`]
+//!   ([`CommitHandle`]), OffsetCommit with leader epochs (KIP-320), coordinator routing.
+//! - `interceptor.rs`: [`ConsumerInterceptor`] and the chain that contains their errors.
+//! - `metrics.rs`: [`ConsumerMetrics`] and the windowed statistics behind it.
+//! - `membership.rs`: subscriptions, joins, the rebalance listener's calls, leaving.
+//! - `group/`: the classic group protocol (state machine, join/sync, heartbeat task,
+//!   assignors, listener trait).
 //! - `error.rs`: [`Error`] with `is_retriable()`.
 //!
 //! # Not yet
 //!
-//! Consumer groups (`subscribe`, join/sync, heartbeats, assignors, rebalance listeners,
-//! cooperative rebalancing) — `subscribe` returns [`Error::Unsupported`]; prefetching while
-//! the application processes (each `poll` fetches when its buffer is empty); fetch sessions
-//! (KIP-227); interceptors; `commit_async`.
+//! The KIP-848 `consumer` group protocol; truncation detection with OffsetForLeaderEpoch
+//! (KIP-320) after a leader change.
 
 mod buffer;
+mod commit;
 mod config;
 mod consumer;
 mod error;
+mod fetch_session;
 mod fetcher;
 pub mod group;
+mod interceptor;
 mod membership;
+mod metrics;
 mod record;
 
+pub use commit::CommitHandle;
 pub use config::{ConsumerConfig, OffsetReset};
 pub use consumer::Consumer;
 pub use error::{Error, Result};
 pub use group::assignor::{Assignor, RebalanceProtocol};
 pub use group::listener::ConsumerRebalanceListener;
+pub use interceptor::{ConsumerInterceptor, InterceptorError};
 pub use membership::ConsumerGroupMetadata;
+pub use metrics::ConsumerMetrics;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};

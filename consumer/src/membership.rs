@@ -10,6 +10,7 @@ use kafka_client::CoordinatorLookup;
 use kafka_protocol::ErrorCode;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::consumer::Consumer;
 use crate::error::{Error, Result};
@@ -55,6 +56,8 @@ pub(crate) struct GroupDriver {
     /// Partition counts the current assignment was computed from (leader: every member's
     /// topics; others: their own), to notice a topic growing or appearing.
     known_counts: BTreeMap<String, usize>,
+    /// Whether this member led the last rebalance (only the leader watches partition counts).
+    leader: bool,
 }
 
 /// The consumer's group identity, for `send_offsets_to_transaction` (Java's
@@ -159,6 +162,7 @@ impl Consumer {
                 listener: None,
                 owned_generation: -1,
                 known_counts: BTreeMap::new(),
+                leader: false,
             });
         } else if changed {
             if let Some(g) = &self.group {
@@ -236,28 +240,6 @@ impl Consumer {
         }
     }
 
-    /// Maps an OffsetCommit error that concerns our membership.
-    pub(crate) fn commit_rejected(&self, code: ErrorCode) -> Option<Error> {
-        let g = self.group.as_ref()?;
-        let group = g.ctx.group_id.clone();
-        match code {
-            ErrorCode::RebalanceInProgress => {
-                g.ctx.state().request_rejoin(RejoinReason::RebalanceInProgress);
-                Some(Error::RebalanceInProgress { group })
-            }
-            ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId => {
-                g.ctx.state().reset_generation(&format!("OffsetCommit answered {code:?}"), false);
-                Some(Error::CommitFailed {
-                    group,
-                    reason: format!(
-                        "{code:?}: the group rebalanced and this member is not part of the current generation"
-                    ),
-                })
-            }
-            _ => None,
-        }
-    }
-
     /// Joins (or rejoins) the group when needed, applying assignments and running the listener,
     /// until the member is stable or `deadline` passes (the join then continues in the
     /// background and a later `poll` picks it up).
@@ -300,7 +282,10 @@ impl Consumer {
                 let owned: Vec<TopicPartition> = self.assignment.keys().cloned().collect();
                 let owned_generation = self.group.as_ref().map_or(-1, |g| g.owned_generation);
                 ctx.state().join_started();
-                let task = tokio::spawn(ctx.clone().join_and_sync(topics, owned, owned_generation));
+                self.metrics.rebalance_started(Instant::now());
+                let span = member_span(&ctx);
+                let task =
+                    tokio::spawn(ctx.clone().join_and_sync(topics, owned, owned_generation).instrument(span));
                 if let Some(g) = &mut self.group {
                     g.join = Some(task);
                 }
@@ -316,12 +301,14 @@ impl Consumer {
             let result = match outcome {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {
+                    self.metrics.rebalance_failed();
                     if ctx.state().fatal().is_none() {
                         ctx.state().join_failed(RejoinReason::Initial);
                     }
                     return Err(e);
                 }
                 Err(join_error) => {
+                    self.metrics.rebalance_failed();
                     ctx.state().join_failed(RejoinReason::Initial);
                     return Err(Error::Group {
                         api: "JoinGroup",
@@ -385,6 +372,7 @@ impl Consumer {
         let revoked: Vec<TopicPartition> = owned.difference(&new).cloned().collect();
         let added: Vec<TopicPartition> = new.difference(&owned).cloned().collect();
         ctx.state().join_completed(Instant::now(), result.generation.clone());
+        self.metrics.rebalance_completed(Instant::now());
         ctx.wake.notify_one();
         let mut counts = self.counts_of(&subscribed);
         if result.leader {
@@ -393,6 +381,7 @@ impl Consumer {
         if let Some(g) = &mut self.group {
             g.owned_generation = result.generation.generation_id;
             g.known_counts = counts;
+            g.leader = result.leader;
         }
         tracing::info!(
             group = %ctx.group_id,
@@ -423,17 +412,20 @@ impl Consumer {
         self.run_listener(Callback::Assigned, &added).await;
     }
 
-    /// Current partition counts of `topics` (0 for a topic not known yet).
+    /// Current partition counts of `topics` (0 for a topic the brokers say does not exist;
+    /// topics the metadata has not loaded yet are left out).
     fn counts_of(&self, topics: &BTreeSet<String>) -> BTreeMap<String, usize> {
         let snap = self.metadata.snapshot();
         topics
             .iter()
-            .map(|t| {
-                let n = snap
-                    .topic(t)
-                    .filter(|m| m.error == ErrorCode::None)
-                    .map_or(0, |m| m.partitions.keys().max().map_or(0, |p| *p as usize + 1));
-                (t.clone(), n)
+            .filter_map(|t| {
+                let m = snap.topic(t)?;
+                let n = if m.error == ErrorCode::None {
+                    m.partitions.keys().max().map_or(0, |p| *p as usize + 1)
+                } else {
+                    0
+                };
+                Some((t.clone(), n))
             })
             .collect()
     }
@@ -441,17 +433,31 @@ impl Consumer {
     /// A topic's partition count changed, or a subscribed topic appeared: rebalance.
     fn check_metadata_change(&mut self) {
         let Some(g) = &self.group else { return };
-        if g.ctx.state().state() != MemberState::Stable {
+        // as in Java, only the leader (which computed the assignment) watches partition counts:
+        // a follower's metadata may simply lag behind, and a rebalance it asked for because of
+        // that would be spurious (a restarted static member would rebalance the group)
+        if !g.leader || g.ctx.state().state() != MemberState::Stable {
             return;
         }
         let subscribed = self.subscription.topics().cloned().unwrap_or_default();
         let mut watched: BTreeSet<String> = g.known_counts.keys().cloned().collect();
         watched.extend(subscribed);
         let now = self.counts_of(&watched);
-        let changed = now.iter().any(|(t, n)| {
-            let before = g.known_counts.get(t).copied().unwrap_or(0);
-            *n != 0 && *n != before
-        });
+        // a topic the metadata had not loaded when the join completed: adopt its count (the
+        // leader assigned from its own metadata, which had it)
+        let unseen: Vec<(String, usize)> = now
+            .iter()
+            .filter(|(t, _)| !g.known_counts.contains_key(*t))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect();
+        let changed =
+            now.iter().any(|(t, n)| g.known_counts.get(t).is_some_and(|before| *n != 0 && n != before));
+        if !unseen.is_empty() && !changed {
+            if let Some(g) = &mut self.group {
+                g.known_counts.extend(unseen);
+            }
+            return;
+        }
         if changed {
             tracing::info!(group = %g.ctx.group_id, "partition counts of subscribed topics changed; rebalancing");
             g.ctx.state().request_rejoin(RejoinReason::MetadataChanged);
@@ -517,6 +523,36 @@ impl Consumer {
                 g.listener = Some(std::sync::Mutex::new(l));
             }
         }
+    }
+}
+
+/// The tracing span of a group member: group, member id and generation as they are now
+/// (the join and heartbeat tasks open one per join / heartbeat, so they stay current).
+pub(crate) fn member_span(ctx: &GroupContext) -> tracing::Span {
+    let st = ctx.state();
+    let g = st.generation();
+    tracing::info_span!("group_member", group = %ctx.group_id, member_id = %g.member_id, generation = g.generation_id)
+}
+
+/// Maps an OffsetCommit error that concerns our membership (acting on it: rejoin, or reset
+/// the generation).
+pub(crate) fn commit_rejected(g: &GroupContext, code: ErrorCode) -> Option<Error> {
+    let group = g.group_id.clone();
+    match code {
+        ErrorCode::RebalanceInProgress => {
+            g.state().request_rejoin(RejoinReason::RebalanceInProgress);
+            Some(Error::RebalanceInProgress { group })
+        }
+        ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration | ErrorCode::FencedInstanceId => {
+            g.state().reset_generation(&format!("OffsetCommit answered {code:?}"), false);
+            Some(Error::CommitFailed {
+                group,
+                reason: format!(
+                    "{code:?}: the group rebalanced and this member is not part of the current generation"
+                ),
+            })
+        }
+        _ => None,
     }
 }
 

@@ -14,6 +14,7 @@ use kafka_protocol::ErrorCode;
 use kafka_protocol::generated::HeartbeatRequest;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::coordinator::GroupContext;
 use super::state::HeartbeatAction;
@@ -45,7 +46,8 @@ async fn run(ctx: Arc<GroupContext>) {
                 }
             }
             HeartbeatAction::Send(generation) => {
-                let code = send(&ctx, generation.generation_id, &generation.member_id).await;
+                let span = crate::membership::member_span(&ctx);
+                let code = send(&ctx, generation.generation_id, &generation.member_id).instrument(span).await;
                 let refind = ctx.state().heartbeat_completed(Instant::now(), generation.generation_id, code);
                 if refind {
                     ctx.coordinator_failed(code);

@@ -1,0 +1,300 @@
+//! Consumer metrics, after Java's `FetchMetricsManager`, `ConsumerCoordinator` and
+//! `KafkaConsumerMetrics`: counters and windowed statistics updated once per fetch response,
+//! commit and rebalance (never per record), and [`ConsumerMetrics`], the snapshot
+//! [`Consumer::metrics`](crate::Consumer::metrics) returns.
+//!
+//! Rates, averages and maxima cover a sliding window of two 30 s samples, like Java's
+//! `metrics.sample.window.ms` × `metrics.num.samples` defaults.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::record::TopicPartition;
+
+/// Length of one sample of a windowed statistic.
+const SAMPLE: Duration = Duration::from_secs(30);
+
+/// A snapshot of the consumer's metrics (Java names in each field's docs).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ConsumerMetrics {
+    /// `records-consumed-total`: records handed out by `poll` / the stream.
+    pub records_consumed_total: u64,
+    /// `records-consumed-rate`: per second, over the window.
+    pub records_consumed_rate: f64,
+    /// `bytes-consumed-total`: record bytes fetched (batch sizes) for assigned partitions.
+    pub bytes_consumed_total: u64,
+    /// `bytes-consumed-rate`: per second, over the window.
+    pub bytes_consumed_rate: f64,
+    /// `fetch-total`: Fetch requests answered.
+    pub fetch_total: u64,
+    /// `fetch-rate`: Fetch requests answered per second, over the window.
+    pub fetch_rate: f64,
+    /// `fetch-latency-avg`: over the window (`None` before the first fetch in it).
+    pub fetch_latency_avg: Option<Duration>,
+    /// `fetch-latency-max`: over the window.
+    pub fetch_latency_max: Option<Duration>,
+    /// `commit-total`: OffsetCommit requests answered.
+    pub commit_total: u64,
+    /// `commit-latency-avg`: over the window.
+    pub commit_latency_avg: Option<Duration>,
+    /// `commit-latency-max`: over the window.
+    pub commit_latency_max: Option<Duration>,
+    /// `rebalance-total`: rebalances this member completed.
+    pub rebalance_total: u64,
+    /// `failed-rebalance-total`: joins that failed.
+    pub failed_rebalance_total: u64,
+    /// `rebalance-latency-total`: time spent in completed rebalances.
+    pub rebalance_latency_total: Duration,
+    /// The last completed rebalance's duration (Java: `rebalance-latency-max` over a window).
+    pub last_rebalance_latency: Option<Duration>,
+    /// `last-rebalance-seconds-ago`: since the last completed rebalance.
+    pub last_rebalance_ago: Option<Duration>,
+    /// `assigned-partitions`.
+    pub assigned_partitions: usize,
+    /// `records-lag` per partition: the high watermark (last stable offset with
+    /// read_committed) of the latest fetch response minus the position; partitions not yet
+    /// fetched are absent.
+    pub records_lag: BTreeMap<TopicPartition, i64>,
+    /// `records-lag-max`: the largest of `records_lag` now (`None` when it is empty).
+    pub records_lag_max: Option<i64>,
+}
+
+/// Count, sum and max over a sliding window of two samples.
+#[derive(Debug, Clone)]
+pub(crate) struct Windowed {
+    samples: [Sample; 2],
+    /// Index of the current sample.
+    current: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    start: Instant,
+    count: u64,
+    sum: f64,
+    max: f64,
+}
+
+impl Sample {
+    fn new(start: Instant) -> Sample {
+        Sample { start, count: 0, sum: 0.0, max: f64::NEG_INFINITY }
+    }
+}
+
+impl Windowed {
+    pub(crate) fn new(now: Instant) -> Windowed {
+        Windowed { samples: [Sample::new(now), Sample::new(now)], current: 0 }
+    }
+
+    /// Starts new samples as time passes (an idle stretch clears both).
+    fn roll(&mut self, now: Instant) {
+        let cur = self.samples[self.current];
+        if now.saturating_duration_since(cur.start) < SAMPLE {
+            return;
+        }
+        let next = 1 - self.current;
+        if now.saturating_duration_since(cur.start) >= 2 * SAMPLE {
+            self.samples[self.current] = Sample::new(now.checked_sub(SAMPLE).unwrap_or(now));
+        }
+        self.samples[next] = Sample::new(now);
+        self.current = next;
+    }
+
+    pub(crate) fn record(&mut self, now: Instant, value: f64) {
+        self.roll(now);
+        let s = &mut self.samples[self.current];
+        s.count += 1;
+        s.sum += value;
+        s.max = s.max.max(value);
+    }
+
+    fn live(&self, now: Instant) -> impl Iterator<Item = &Sample> {
+        self.samples.iter().filter(move |s| now.saturating_duration_since(s.start) < 2 * SAMPLE)
+    }
+
+    /// Events per second over the window (Java's `Rate` of a count).
+    pub(crate) fn count_rate(&self, now: Instant) -> f64 {
+        self.rate(now, |s| s.count as f64)
+    }
+
+    /// Sum of values per second over the window.
+    pub(crate) fn sum_rate(&self, now: Instant) -> f64 {
+        self.rate(now, |s| s.sum)
+    }
+
+    fn rate(&self, now: Instant, f: impl Fn(&Sample) -> f64) -> f64 {
+        let total: f64 = self.live(now).map(&f).sum();
+        let oldest = self.live(now).map(|s| s.start).min().unwrap_or(now);
+        // like Java, never divide by less than one sample's length (no bursts of huge rates)
+        let elapsed = now.saturating_duration_since(oldest).max(SAMPLE).as_secs_f64();
+        total / elapsed
+    }
+
+    pub(crate) fn avg(&self, now: Instant) -> Option<f64> {
+        let (n, sum) = self.live(now).fold((0, 0.0), |(n, s), x| (n + x.count, s + x.sum));
+        (n > 0).then(|| sum / n as f64)
+    }
+
+    pub(crate) fn max(&self, now: Instant) -> Option<f64> {
+        self.live(now).filter(|s| s.count > 0).map(|s| s.max).reduce(f64::max)
+    }
+}
+
+/// The consumer's live metrics, owned by the consumer (its methods take `&mut self`, so no lock).
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    pub(crate) records_total: u64,
+    records: Windowed,
+    pub(crate) bytes_total: u64,
+    bytes: Windowed,
+    pub(crate) fetch_total: u64,
+    /// Fetch latencies in seconds.
+    fetch_latency: Windowed,
+    pub(crate) rebalance_total: u64,
+    pub(crate) failed_rebalance_total: u64,
+    rebalance_latency_total: Duration,
+    last_rebalance_latency: Option<Duration>,
+    last_rebalance_end: Option<Instant>,
+    /// When the join in progress started.
+    rebalance_started: Option<Instant>,
+}
+
+impl Metrics {
+    pub(crate) fn new(now: Instant) -> Metrics {
+        Metrics {
+            records_total: 0,
+            records: Windowed::new(now),
+            bytes_total: 0,
+            bytes: Windowed::new(now),
+            fetch_total: 0,
+            fetch_latency: Windowed::new(now),
+            rebalance_total: 0,
+            failed_rebalance_total: 0,
+            rebalance_latency_total: Duration::ZERO,
+            last_rebalance_latency: None,
+            last_rebalance_end: None,
+            rebalance_started: None,
+        }
+    }
+
+    /// `n` records handed to the application (once per `poll`, not per record).
+    pub(crate) fn consumed(&mut self, now: Instant, n: usize) {
+        if n > 0 {
+            self.records_total += n as u64;
+            self.records.record(now, n as f64);
+        }
+    }
+
+    /// One partition's fetched record bytes.
+    pub(crate) fn fetched_bytes(&mut self, now: Instant, bytes: usize) {
+        self.bytes_total += bytes as u64;
+        self.bytes.record(now, bytes as f64);
+    }
+
+    /// A Fetch request answered after `latency`.
+    pub(crate) fn fetched(&mut self, now: Instant, latency: Duration) {
+        self.fetch_total += 1;
+        self.fetch_latency.record(now, latency.as_secs_f64());
+    }
+
+    /// A join started (kept if one is already timed: a retried join is one rebalance).
+    pub(crate) fn rebalance_started(&mut self, now: Instant) {
+        self.rebalance_started.get_or_insert(now);
+    }
+
+    pub(crate) fn rebalance_completed(&mut self, now: Instant) {
+        let started = self.rebalance_started.take().unwrap_or(now);
+        let latency = now.saturating_duration_since(started);
+        self.rebalance_total += 1;
+        self.rebalance_latency_total += latency;
+        self.last_rebalance_latency = Some(latency);
+        self.last_rebalance_end = Some(now);
+    }
+
+    pub(crate) fn rebalance_failed(&mut self) {
+        self.failed_rebalance_total += 1;
+    }
+
+    /// The snapshot; `lag` and `assigned` come from the consumer's partition states.
+    pub(crate) fn snapshot(
+        &self,
+        now: Instant,
+        assigned: usize,
+        lag: BTreeMap<TopicPartition, i64>,
+    ) -> ConsumerMetrics {
+        let secs = |x: Option<f64>| x.map(Duration::from_secs_f64);
+        ConsumerMetrics {
+            records_consumed_total: self.records_total,
+            records_consumed_rate: self.records.sum_rate(now),
+            bytes_consumed_total: self.bytes_total,
+            bytes_consumed_rate: self.bytes.sum_rate(now),
+            fetch_total: self.fetch_total,
+            fetch_rate: self.fetch_latency.count_rate(now),
+            fetch_latency_avg: secs(self.fetch_latency.avg(now)),
+            fetch_latency_max: secs(self.fetch_latency.max(now)),
+            // filled in by the consumer from the commit task's counters
+            commit_total: 0,
+            commit_latency_avg: None,
+            commit_latency_max: None,
+            rebalance_total: self.rebalance_total,
+            failed_rebalance_total: self.failed_rebalance_total,
+            rebalance_latency_total: self.rebalance_latency_total,
+            last_rebalance_latency: self.last_rebalance_latency,
+            last_rebalance_ago: self.last_rebalance_end.map(|t| now.saturating_duration_since(t)),
+            assigned_partitions: assigned,
+            records_lag_max: lag.values().copied().max(),
+            records_lag: lag,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windowed_rates_averages_and_maxima_follow_time() {
+        let t0 = Instant::now();
+        let mut w = Windowed::new(t0);
+        assert_eq!(w.avg(t0), None);
+        assert_eq!(w.max(t0), None);
+        w.record(t0, 1.0);
+        w.record(t0 + Duration::from_secs(10), 3.0);
+        assert_eq!(w.avg(t0 + Duration::from_secs(10)), Some(2.0));
+        assert_eq!(w.max(t0 + Duration::from_secs(10)), Some(3.0));
+        // two events within the first sample: divided by one sample's length
+        assert!((w.count_rate(t0 + Duration::from_secs(10)) - 2.0 / 30.0).abs() < 1e-9);
+        // a later sample keeps the earlier one in the window
+        w.record(t0 + Duration::from_secs(40), 5.0);
+        let now = t0 + Duration::from_secs(45);
+        assert_eq!(w.max(now), Some(5.0));
+        assert_eq!(w.avg(now), Some(3.0));
+        assert!((w.sum_rate(now) - 9.0 / 45.0).abs() < 1e-9);
+        // after two idle windows everything has aged out
+        let later = t0 + Duration::from_secs(200);
+        assert_eq!(w.avg(later), None);
+        w.record(later, 7.0);
+        assert_eq!(w.max(later), Some(7.0));
+        assert_eq!(w.avg(later), Some(7.0));
+    }
+
+    #[test]
+    fn rebalance_latency_counts_from_the_first_join_attempt() {
+        let t0 = Instant::now();
+        let mut m = Metrics::new(t0);
+        m.rebalance_started(t0);
+        m.rebalance_failed();
+        m.rebalance_started(t0 + Duration::from_secs(1)); // the retry: same rebalance
+        m.rebalance_completed(t0 + Duration::from_secs(3));
+        let s = m.snapshot(t0 + Duration::from_secs(5), 2, BTreeMap::new());
+        assert_eq!(s.rebalance_total, 1);
+        assert_eq!(s.failed_rebalance_total, 1);
+        assert_eq!(s.last_rebalance_latency, Some(Duration::from_secs(3)));
+        assert_eq!(s.last_rebalance_ago, Some(Duration::from_secs(2)));
+        assert_eq!(s.assigned_partitions, 2);
+        assert_eq!(s.records_lag_max, None);
+    }
+}
