@@ -2,7 +2,8 @@
 //! three members sharing twelve partitions, a member leaving, one crashing (dropped without
 //! `close`, so only the session timeout removes it), one that stops polling
 //! (`max.poll.interval.ms`), cooperative rebalancing keeping unaffected partitions, a static
-//! member restarting without a rebalance, every assignor, and read_committed over interleaved
+//! member restarting without a rebalance, every assignor, the coordinator moving (test broker),
+//! pattern subscriptions, and read_committed over interleaved
 //! committed and aborted transactions (written with raw requests: the producer has no
 //! transactional API yet).
 //!
@@ -679,4 +680,79 @@ async fn read_committed_skips_interleaved_aborted_transactions() {
             "after-0-0"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_survives_its_coordinator_moving() {
+    let Some(t) = target(3).await else { return };
+    let Some(c) = t.test_broker("the_group_survives_its_coordinator_moving") else { return };
+    let b = t.bootstrap();
+    let topic = topic(&b, "cg-move", 4).await;
+    let group = unique_topic("cg-move");
+    produce(&b, &topic, 4, 10, "p").await;
+    let (mut col, tx) = Collector::new();
+    let m0 = Member::start(0, &topic, config(&b, &group, &[]), tx.clone());
+    let m1 = Member::start(1, &topic, config(&b, &group, &[]), tx.clone());
+    wait_for_assignments(&[&m0, &m1], 4, "two members").await;
+    col.until("40 records", Duration::from_secs(20), |c| c.records.len() == 40).await;
+    let old = c.coordinator(0, &group).unwrap();
+    let new = c.broker_ids().into_iter().find(|id| *id != old).unwrap();
+    c.move_coordinator(0, &group, new);
+    produce(&b, &topic, 4, 10, "q").await;
+    col.until("80 records", Duration::from_secs(20), |c| c.records.len() == 80).await;
+    wait_for_assignments(&[&m0, &m1], 4, "after the move").await;
+    // auto-commits reach the new coordinator
+    eventually("commits at the new coordinator", || async {
+        ((0..4).map(|p| c.committed_offset(&group, &topic, p).unwrap_or(0)).sum::<i64>() == 80).then_some(())
+    })
+    .await;
+    m0.mode.send(Mode::Close).unwrap();
+    m1.mode.send(Mode::Close).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pattern_subscriptions_pick_up_new_topics() {
+    let Some(t) = target(1).await else { return };
+    let b = t.bootstrap();
+    let stem = unique_topic("cg-pattern");
+    let admin = AdminClient::from_pairs([("bootstrap.servers", b.as_str())]).unwrap();
+    let create = |name: String, partitions: i32| {
+        let admin = &admin;
+        async move {
+            let r = admin.create_topics(&[NewTopic::new(name.clone(), partitions, 1)], false).await.unwrap();
+            r[&name].as_ref().unwrap();
+        }
+    };
+    create(format!("{stem}-a"), 2).await;
+    let mut con = Consumer::from_pairs(config(&b, &unique_topic("cg-pattern"), &[])).unwrap();
+    con.subscribe_pattern(&format!("{stem}-.*")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while con.assignment().len() != 2 {
+        assert!(Instant::now() < deadline, "the pattern never matched {stem}-a");
+        con.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    create(format!("{stem}-b"), 3).await;
+    create(format!("{stem}x-other"), 3).await;
+    while con.assignment().len() != 5 {
+        assert!(Instant::now() < deadline, "the new topic never joined: {:?}", con.assignment());
+        con.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert_eq!(con.subscription(), BTreeSet::from([format!("{stem}-a"), format!("{stem}-b")]));
+    con.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn subscribe_needs_a_group_and_bad_group_settings_are_named() {
+    let mut con = Consumer::from_pairs([("bootstrap.servers", "127.0.0.1:9")]).unwrap();
+    assert!(matches!(con.subscribe(["t"]), Err(kafka_consumer::Error::NoGroup(_))));
+    let e = Consumer::from_pairs([
+        ("bootstrap.servers", "127.0.0.1:9"),
+        ("group.id", "g"),
+        ("partition.assignment.strategy", "fair"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("partition.assignment.strategy"), "{e}");
+    let e = Consumer::from_pairs([("bootstrap.servers", "127.0.0.1:9"), ("heartbeat.interval.ms", "50000")])
+        .unwrap_err();
+    assert!(e.to_string().contains("heartbeat.interval.ms"), "{e}");
 }
