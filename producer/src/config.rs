@@ -241,9 +241,16 @@ impl ProducerConfig {
 }
 
 /// Typed setters over the same key table as [`ProducerConfig::from_properties`].
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct ProducerConfigBuilder {
     props: Properties,
+}
+
+/// Password-typed keys (`sasl.jaas.config`, `ssl.key.password`, ...) print as `[hidden]`.
+impl std::fmt::Debug for ProducerConfigBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerConfigBuilder").field("props", &DEF.redacted(&self.props)).finish()
+    }
 }
 
 impl ProducerConfigBuilder {
@@ -298,6 +305,16 @@ impl ProducerConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builder_debug_hides_secrets() {
+        let b = ProducerConfig::builder().set(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"s3cret\";",
+        );
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("[hidden]"), "{shown}");
+    }
 
     fn base() -> ProducerConfigBuilder {
         ProducerConfig::builder().bootstrap_servers("127.0.0.1:9092")
