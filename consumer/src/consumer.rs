@@ -245,7 +245,10 @@ impl Consumer {
         while i < records.len() {
             let (topic, partition) = (&records[i].topic, records[i].partition);
             let mut j = i;
-            while j + 1 < records.len() && records[j + 1].partition == partition && &records[j + 1].topic == topic {
+            while j + 1 < records.len()
+                && records[j + 1].partition == partition
+                && &records[j + 1].topic == topic
+            {
                 j += 1;
             }
             if let Some(st) = self.assignment.get_mut(&TopicPartition::new(topic.clone(), partition)) {
@@ -676,8 +679,13 @@ impl Consumer {
             let pool = self.metadata.client().clone();
             let timeout = self.cfg.client.request_timeout + self.cfg.fetch_max_wait;
             let handle = tokio::spawn(async move {
-                pool.send_with(leader, Purpose::Fetch, &req, RequestOptions { version: None, timeout: Some(timeout) })
-                    .await
+                pool.send_with(
+                    leader,
+                    Purpose::Fetch,
+                    &req,
+                    RequestOptions { version: None, timeout: Some(timeout) },
+                )
+                .await
             });
             self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
         }
@@ -698,7 +706,9 @@ impl Consumer {
                 if f.result.is_none() {
                     if let std::task::Poll::Ready(r) = std::pin::Pin::new(&mut f.handle).poll(cx) {
                         f.result = Some(r.unwrap_or_else(|e| {
-                            Err(kafka_client::Error::NoBrokerAvailable { reason: format!("fetch task failed: {e}") })
+                            Err(kafka_client::Error::NoBrokerAvailable {
+                                reason: format!("fetch task failed: {e}"),
+                            })
                         }));
                     }
                 }
@@ -723,7 +733,10 @@ impl Consumer {
     fn apply_fetches(
         &mut self,
         snap: &kafka_client::metadata::MetadataCache,
-        responses: Vec<(Vec<(TopicPartition, i64)>, kafka_client::Result<kafka_protocol::generated::FetchResponse>)>,
+        responses: Vec<(
+            Vec<(TopicPartition, i64)>,
+            kafka_client::Result<kafka_protocol::generated::FetchResponse>,
+        )>,
     ) -> Result<()> {
         for (parts, resp) in responses {
             let resp = match resp {
@@ -802,7 +815,6 @@ impl Consumer {
         Ok(())
     }
 }
-
 
 /// A coordinator response's error code (top level, else the first partition's).
 trait CoordinatorReply {

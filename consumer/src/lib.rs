@@ -49,5 +49,5 @@ pub use consumer::Consumer;
 pub use error::{Error, Result};
 pub use group::assignor::{Assignor, RebalanceProtocol};
 pub use group::listener::ConsumerRebalanceListener;
-pub use membership::ConsumerGroupMetadata;
+pub use kafka_client::ConsumerGroupMetadata;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};

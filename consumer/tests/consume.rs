@@ -217,5 +217,9 @@ async fn auto_commit_never_commits_records_not_yet_returned() {
         assert!(committed <= returned, "committed {committed} but only {returned} records were returned");
     }
     con.close().await.unwrap();
-    assert_eq!(c.committed_offset("g-ac", "ac", 0), Some(returned), "close commits exactly what was returned");
+    assert_eq!(
+        c.committed_offset("g-ac", "ac", 0),
+        Some(returned),
+        "close commits exactly what was returned"
+    );
 }

@@ -23,7 +23,8 @@ const CONSUMERS: usize = 3;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let total: u64 = std::env::var("QUICKSTART_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let total: u64 =
+        std::env::var("QUICKSTART_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let topic = format!("quickstart-{}", std::process::id());
 
     // 1. a cluster: the embedded test broker (in this process, 3 brokers), or yours
@@ -59,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ("max.poll.records", "2000"),
         ])?;
         consumer.subscribe([topic.as_str()])?;
-        let (seen, consumed, duplicates, stop) = (seen.clone(), consumed.clone(), duplicates.clone(), stop.clone());
+        let (seen, consumed, duplicates, stop) =
+            (seen.clone(), consumed.clone(), duplicates.clone(), stop.clone());
         members.push(tokio::spawn(async move {
             let mut mine = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -107,7 +109,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for chunk_start in (0..total).step_by(10_000) {
         let end = (chunk_start + 10_000).min(total);
         delivery.extend(producer.send_all((chunk_start..end).map(|n| {
-            ProducerRecord::new(topic.as_str()).key(format!("key-{}", n % 1000)).value(format!("record {n:>9}"))
+            ProducerRecord::new(topic.as_str())
+                .key(format!("key-{}", n % 1000))
+                .value(format!("record {n:>9}"))
         })));
         // keep the number of pending acknowledgement futures bounded
         if delivery.len() >= 200_000 {
@@ -121,7 +125,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     producer.flush().await;
     let produced_in = start.elapsed();
-    println!("produced {total} records in {:.2}s ({:.0} records/s)", produced_in.as_secs_f64(), total as f64 / produced_in.as_secs_f64());
+    println!(
+        "produced {total} records in {:.2}s ({:.0} records/s)",
+        produced_in.as_secs_f64(),
+        total as f64 / produced_in.as_secs_f64()
+    );
 
     // 5. wait for the group to consume everything, then stop, commit and leave
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -138,12 +146,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     producer.close(Duration::from_secs(5)).await?;
 
     // 6. verify: every record exactly once, and the group's committed offsets at the end
-    let missing: u64 = (0..total).filter(|n| seen[(n / 64) as usize].load(Ordering::Relaxed) & (1 << (n % 64)) == 0).count() as u64;
+    let missing: u64 = (0..total)
+        .filter(|n| seen[(n / 64) as usize].load(Ordering::Relaxed) & (1 << (n % 64)) == 0)
+        .count() as u64;
     let dups = duplicates.load(Ordering::Relaxed);
     let group = admin.list_offsets_end(&topic, PARTITIONS).await?;
-    let committed = Consumer::from_pairs([("bootstrap.servers", bootstrap.as_str()), ("group.id", "quickstart")])?
-        .committed(&(0..PARTITIONS).map(|p| kafka_consumer::TopicPartition::new(&topic, p)).collect::<Vec<_>>())
-        .await?;
+    let committed =
+        Consumer::from_pairs([("bootstrap.servers", bootstrap.as_str()), ("group.id", "quickstart")])?
+            .committed(
+                &(0..PARTITIONS).map(|p| kafka_consumer::TopicPartition::new(&topic, p)).collect::<Vec<_>>(),
+            )
+            .await?;
     let committed_total: i64 = committed.values().map(|o| o.unwrap_or(0)).sum();
     for (i, (n, partitions)) in per_member.iter().enumerate() {
         println!("consumer {i}: {n} records, {partitions} partitions at the end");
@@ -175,8 +188,9 @@ trait EndOffsets {
 
 impl EndOffsets for AdminClient {
     async fn list_offsets_end(&self, topic: &str, partitions: i32) -> Result<i64, kafka_admin::Error> {
-        let spec: std::collections::BTreeMap<_, _> =
-            (0..partitions).map(|p| (kafka_admin::TopicPartition::new(topic, p), kafka_admin::OffsetSpec::Latest)).collect();
+        let spec: std::collections::BTreeMap<_, _> = (0..partitions)
+            .map(|p| (kafka_admin::TopicPartition::new(topic, p), kafka_admin::OffsetSpec::Latest))
+            .collect();
         let mut sum = 0;
         for (_, r) in self.list_offsets(&spec).await? {
             sum += r?.offset;

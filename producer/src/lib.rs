@@ -43,11 +43,14 @@ pub mod partitioner;
 mod producer;
 mod record;
 mod sender;
+mod txn;
 
 pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Error, Result};
+pub use kafka_client::ConsumerGroupMetadata;
 pub use partitioner::{Partitioner, PartitionerContext};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics};
 pub use record::{
     BytesSerializer, IntSerializer, ProducerRecord, RecordMetadata, Serializer, StringSerializer,
 };
+pub use txn::{OffsetAndMetadata, TxnState};

@@ -42,9 +42,39 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut idem = Idempotence::default();
     let mut meta_rx = shared.metadata.subscribe();
     let backoff = shared.cfg.client.retry_backoff_policy();
+    // transactions: when the next AddPartitionsToTxn may be sent (after a retriable answer)
+    let mut add_retry_at: Option<Instant> = None;
     loop {
         shared.append_waiting();
-        if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
+        if shared.txn.is_some() {
+            // the producer id/epoch belong to the transaction manager; a new epoch restarts
+            // every sequence at 0
+            let (producer, pending) = shared
+                .with_txn(|t| {
+                    for tp in shared.acc.queued_partitions() {
+                        t.maybe_add_partition(&tp);
+                    }
+                    (t.producer(), t.pending_partitions())
+                })
+                .expect("transactional");
+            if idem.producer != producer {
+                idem.producer = producer;
+                idem.sequences.clear();
+            }
+            if !pending.is_empty() && add_retry_at.is_none_or(|t| t <= Instant::now()) {
+                add_retry_at = None;
+                match crate::txn::add_partitions(&shared, &pending).await {
+                    crate::txn::Step::Done(()) => continue,
+                    crate::txn::Step::Retry(wait, e) => {
+                        tracing::debug!(error = %e, ?wait, "AddPartitionsToTxn will be retried");
+                        add_retry_at = Some(Instant::now() + wait);
+                    }
+                    crate::txn::Step::Fail(sev, e) => {
+                        shared.with_txn(|t| t.fail(sev, e));
+                    }
+                }
+            }
+        } else if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
             match init_producer_id(&shared).await {
                 Ok(p) => idem.producer = Some(p),
                 Err(e) => {
@@ -62,6 +92,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             |node| per_node.get(&node).copied().unwrap_or(0) < max_in_flight,
             shared.cfg.idempotence,
             shared.cfg.max_request_size,
+            |t, p| shared.txn().is_none_or(|m| m.may_drain(t, p)),
         );
         for (node, mut batches) in drained {
             if let Some((id, epoch)) = idem.producer {
@@ -85,6 +116,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         {
             return;
         }
+        let next = match (next, add_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let next = match (next, shared.waiting_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -166,7 +201,7 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
     let batches = kept;
     Some(Box::pin(async move {
         let req = ProduceRequest {
-            transactional_id: None,
+            transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
             acks: shared.cfg.acks.wire(),
             timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topic_data: topics,
@@ -236,6 +271,37 @@ fn handle(
                 let ack = Ack { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
                 b.finish(&shared.acc.pool, Ok(ack));
             }
+            code if shared.txn.is_some() && !code.is_retriable() => {
+                // inside a transaction a failed batch fails the transaction: fenced or
+                // unauthorized is fatal, anything else abortable (and a sequence error needs
+                // a new epoch before the next transaction, KIP-360)
+                let severity = if matches!(
+                    code,
+                    ErrorCode::ProducerFenced
+                        | ErrorCode::InvalidProducerEpoch
+                        | ErrorCode::TransactionalIdAuthorizationFailed
+                        | ErrorCode::ClusterAuthorizationFailed
+                ) {
+                    crate::txn::Severity::Fatal
+                } else {
+                    crate::txn::Severity::Abortable
+                };
+                let err = Error::Broker {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                    code,
+                    message: p.error_message.clone(),
+                };
+                shared.with_txn(|t| {
+                    if matches!(code, ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId) {
+                        t.epoch_bump_required = true;
+                    }
+                    t.fail(severity, err.clone())
+                });
+                shared.acc.done(&b.topic, b.partition);
+                shared.record_outcome(&b, false);
+                b.finish(&shared.acc.pool, Err(err));
+            }
             ErrorCode::OutOfOrderSequenceNumber
             | ErrorCode::UnknownProducerId
             | ErrorCode::InvalidProducerEpoch
@@ -287,6 +353,14 @@ fn retry_or_fail(shared: &Shared, mut b: ProducerBatch, err: Error, retriable: b
     } else {
         err
     };
+    if shared.txn.is_some() {
+        // an expired or exhausted batch of a transaction: its sequence may or may not have
+        // been written, so the epoch must be bumped before the next transaction
+        shared.with_txn(|t| {
+            t.epoch_bump_required = true;
+            t.fail(crate::txn::Severity::Abortable, err.clone())
+        });
+    }
     shared.acc.done(&b.topic, b.partition);
     shared.record_outcome(&b, false);
     b.finish(&shared.acc.pool, Err(err));
