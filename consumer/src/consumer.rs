@@ -27,6 +27,11 @@ use crate::record::{ConsumerRecord, TopicPartition};
 const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
 
+/// One fetch request's outcome: the partitions it asked for (with their fetch offsets) and the
+/// broker's response or the transport error.
+type FetchOutcome =
+    (Vec<(TopicPartition, i64)>, kafka_client::Result<kafka_protocol::generated::FetchResponse>);
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PartitionState {
     /// The next offset `poll` returns (Java's position).
@@ -733,10 +738,7 @@ impl Consumer {
     fn apply_fetches(
         &mut self,
         snap: &kafka_client::metadata::MetadataCache,
-        responses: Vec<(
-            Vec<(TopicPartition, i64)>,
-            kafka_client::Result<kafka_protocol::generated::FetchResponse>,
-        )>,
+        responses: Vec<FetchOutcome>,
     ) -> Result<()> {
         for (parts, resp) in responses {
             let resp = match resp {

@@ -5,6 +5,8 @@
 //!
 //! `cargo run -p examples --example consume_transform_produce`
 
+#![allow(clippy::print_stdout)] // an example prints what it does
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

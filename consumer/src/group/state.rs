@@ -276,7 +276,7 @@ impl GroupState {
                 );
                 false
             }
-            Some(c) if matches!(c, ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable) => {
+            Some(ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable) => {
                 self.heartbeat_retry_at = Some(now + self.retry_backoff);
                 self.check_session(now);
                 true
