@@ -453,6 +453,28 @@ impl RecordAccumulator {
         sent
     }
 
+    /// Fails the queued batches with `err`: all of them with `include_sent`, else only those
+    /// never sent (a batch waiting for a retry keeps its place). Returns whether a batch that
+    /// had been sent was failed (its sequence's fate is unknown).
+    pub(crate) fn fail_queued(&self, err: &Error, include_sent: bool) -> bool {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut sent = false;
+        for q in topics.values().flatten() {
+            let mut q = lock(q);
+            let mut keep = VecDeque::new();
+            while let Some(b) = q.batches.pop_front() {
+                if b.producer.is_some() && !include_sent {
+                    keep.push_back(b);
+                    continue;
+                }
+                sent |= b.producer.is_some();
+                b.finish(&self.pool, Err(err.clone()));
+            }
+            q.batches = keep;
+        }
+        sent
+    }
+
     /// Fails every queued batch with `err` (close with a deadline that passed).
     pub(crate) fn abort_all(&self, err: &Error) {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);

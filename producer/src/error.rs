@@ -191,9 +191,15 @@ impl Error {
         match self {
             Error::Transaction { state, .. } => *state == TxnState::FatalError,
             Error::Coordinator { code, .. } => is_fatal_code(*code),
-            Error::Broker { code, .. } => {
-                matches!(code, ErrorCode::ProducerFenced | ErrorCode::TransactionalIdAuthorizationFailed)
-            }
+            // the codes the sender treats as fatal for a transaction (a plain idempotent
+            // producer's INVALID_PRODUCER_EPOCH becomes Error::SequenceLost instead)
+            Error::Broker { code, .. } => matches!(
+                code,
+                ErrorCode::ProducerFenced
+                    | ErrorCode::InvalidProducerEpoch
+                    | ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::ClusterAuthorizationFailed
+            ),
             _ => false,
         }
     }

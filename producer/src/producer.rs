@@ -52,12 +52,33 @@ pub(crate) struct Shared {
     pub(crate) txn: Option<Mutex<crate::txn::TransactionManager>>,
     /// Mirrors "the transaction state is InTransaction" for `send`'s lock-free check.
     pub(crate) txn_open: AtomicBool,
+    /// Transactional `send` calls between their `txn_open` check and the end of their append.
+    /// With `txn_open` it forms a Dekker pair (both SeqCst): `send` counts itself in, then
+    /// checks `txn_open`; commit/abort clear `txn_open`, then wait for this to reach 0. So a
+    /// record either is refused or is in the accumulator before the commit's flush starts.
+    pub(crate) txn_appending: AtomicUsize,
     /// Transaction and group coordinators.
     pub(crate) coordinators: kafka_client::CoordinatorLookup,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts a transactional `send` in `Shared::txn_appending` while it lives.
+struct AppendGuard<'a>(&'a AtomicUsize);
+
+impl<'a> AppendGuard<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        AppendGuard(counter)
+    }
+}
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -255,6 +276,7 @@ impl Producer {
             retries: AtomicU64::new(0),
             txn,
             txn_open: AtomicBool::new(false),
+            txn_appending: AtomicUsize::new(0),
             coordinators,
             cfg: config,
         });
@@ -283,7 +305,9 @@ impl Producer {
         if self.shared.closed.load(Ordering::Acquire) {
             return DeliveryFuture::failed(Error::Closed);
         }
-        if self.shared.txn.is_some() && !self.shared.txn_open.load(Ordering::Acquire) {
+        // held until the record is appended or waiting (see `Shared::txn_appending`)
+        let _appending = self.shared.txn.is_some().then(|| AppendGuard::new(&self.shared.txn_appending));
+        if self.shared.txn.is_some() && !self.shared.txn_open.load(Ordering::SeqCst) {
             // not in a transaction (or it failed): say which state, and why
             let err = self
                 .shared

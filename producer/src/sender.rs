@@ -22,6 +22,7 @@ use crate::accumulator::{Ack, ProducerBatch};
 use crate::config::Acks;
 use crate::error::Error;
 use crate::producer::Shared;
+use crate::txn::TxnState;
 
 type InFlight = futures::future::BoxFuture<
     'static,
@@ -72,6 +73,25 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     crate::txn::Step::Fail(sev, e) => {
                         shared.with_txn(|t| t.fail(sev, e));
                     }
+                }
+            }
+            // Java's Sender: after an abortable error the batches never sent fail with it
+            // (they could only be aborted), after a fatal one every queued batch does, so
+            // nobody waits for delivery.timeout.ms on a record that can never be written
+            let failed = shared
+                .with_txn(|t| match t.state() {
+                    TxnState::AbortableError => Some((false, t.last_error().cloned())),
+                    TxnState::FatalError => Some((true, t.last_error().cloned())),
+                    _ => None,
+                })
+                .flatten();
+            if let Some((fatal, err)) = failed {
+                let err = err.unwrap_or(Error::Closed);
+                if shared.acc.has_queued() && shared.acc.fail_queued(&err, fatal) {
+                    shared.with_txn(|t| t.epoch_bump_required = true);
+                }
+                if fatal {
+                    shared.fail_waiting(|_| err.clone());
                 }
             }
         } else if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {

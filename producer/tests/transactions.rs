@@ -205,3 +205,43 @@ async fn a_failed_produce_makes_the_transaction_abortable() {
     p.commit_transaction(T).await.unwrap();
     let _ = TxnState::Ready;
 }
+
+/// A send racing commit_transaction is either refused (the transaction is no longer open) or
+/// part of the committed transaction: never appended after the commit's flush, where it would
+/// wait for the next transaction (or forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_racing_a_commit_is_refused_or_committed() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let c = cluster(1, "t").await;
+    let p = Arc::new(producer(&c, "tx-8", &[("linger.ms", "0")]));
+    p.init_transactions(T).await.unwrap();
+    let mut committed = 0;
+    for round in 0..30 {
+        p.begin_transaction().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (p, stop) = (p.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut futs = Vec::new();
+                while !stop.load(Ordering::Acquire) {
+                    futs.push(p.send(ProducerRecord::new("t").partition(0).value(format!("r{round}"))));
+                    tokio::task::yield_now().await;
+                }
+                futs
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(round % 5)).await;
+        p.commit_transaction(T).await.unwrap();
+        stop.store(true, Ordering::Release);
+        for f in sender.await.unwrap() {
+            match tokio::time::timeout(Duration::from_secs(5), f).await {
+                Ok(Ok(_)) => committed += 1,
+                Ok(Err(e)) => assert!(e.to_string().contains("send"), "refused with the state: {e}"),
+                Err(_) => panic!("round {round}: a record accepted during the commit never completed"),
+            }
+        }
+    }
+    assert_eq!(data_records(&c, "t", 0), committed, "every accepted record was committed");
+    assert!(c.aborted_transactions("t", 0).is_empty());
+}

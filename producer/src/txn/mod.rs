@@ -8,7 +8,8 @@
 //!
 //! Concurrency: the manager sits in `Shared::txn` behind a std mutex, held only for its
 //! synchronous calls (never across an await). `Shared::txn_open` mirrors "state is
-//! InTransaction" so `send` checks it without a lock per record.
+//! InTransaction" so `send` checks it without a lock per record; `Shared::txn_appending`
+//! closes the race with a concurrent commit (see its doc).
 
 pub(crate) mod state;
 
@@ -173,8 +174,17 @@ impl Shared {
     pub(crate) fn with_txn<T>(&self, f: impl FnOnce(&mut TransactionManager) -> T) -> Option<T> {
         let mut g = self.txn()?;
         let out = f(&mut g);
-        self.txn_open.store(g.state() == TxnState::InTransaction, Ordering::Release);
+        self.txn_open.store(g.state() == TxnState::InTransaction, Ordering::SeqCst);
         Some(out)
+    }
+
+    /// Waits until no `send` that saw the transaction open is still appending (call after
+    /// leaving InTransaction): from then on every record of the transaction is in the
+    /// accumulator or the waiting queue.
+    async fn appends_settled(&self) {
+        while self.txn_appending.load(Ordering::SeqCst) != 0 {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -448,6 +458,7 @@ impl Producer {
             })
             .expect("transactional")?;
         if !retry {
+            s.appends_settled().await;
             self.flush_transaction(deadline, timeout).await?;
         }
         self.end_transaction(true, deadline, timeout).await
@@ -478,6 +489,7 @@ impl Producer {
             })
             .expect("transactional")?;
         if !retry {
+            s.appends_settled().await;
             // fail what was never sent; wait for what is in flight
             loop {
                 if s.acc.abort_undrained() {

@@ -122,7 +122,6 @@ impl TransactionManager {
         self.producer
     }
 
-    #[cfg(test)]
     pub(crate) fn last_error(&self) -> Option<&Error> {
         self.last_error.as_ref()
     }
