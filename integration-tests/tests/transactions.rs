@@ -459,3 +459,58 @@ async fn a_group_consumer_waits_for_pending_transactional_offsets() {
     p.close(T).await.unwrap();
     plain.close(T).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_from_a_stale_generation_are_rejected() {
+    let Some(t) = target(1).await else { return };
+    // the test broker's TxnOffsetCommit does not check the member and generation (KIP-447)
+    if t.real_only("offsets_from_a_stale_generation_are_rejected").is_none() {
+        return;
+    }
+    let bs = t.bootstrap();
+    let topic = topic(&t, "it-txn-generation", 2).await;
+    let group = unique_topic("it-txn-generation-group");
+    let consumer = || {
+        Consumer::from_pairs([
+            ("bootstrap.servers", bs.as_str()),
+            ("group.id", group.as_str()),
+            ("isolation.level", "read_committed"),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .unwrap()
+    };
+    let mut c1 = consumer();
+    c1.subscribe([topic.as_str()]).unwrap();
+    let deadline = Instant::now() + T;
+    while c1.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "c1 got no assignment");
+        c1.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    let old = c1.group_metadata().unwrap();
+    // c1 leaves; c2 forms the next generation alone
+    c1.close().await.unwrap();
+    let mut c2 = consumer();
+    c2.subscribe([topic.as_str()]).unwrap();
+    while c2.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "c2 got no assignment");
+        c2.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert!(c2.group_metadata().unwrap().generation_id > old.generation_id);
+
+    let p = producer(&bs, Some(&unique_topic("it-txn-generation-id")), &[]);
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    let mut offsets = BTreeMap::new();
+    offsets.insert(TopicPartition::new(&topic, 0), 1i64);
+    // KIP-447: a consumer that missed a rebalance is a zombie; its offsets are refused
+    let e = p.send_offsets_to_transaction(&offsets, &old).await.unwrap_err();
+    let msg = e.to_string();
+    assert!(e.is_abortable() && (msg.contains("IllegalGeneration") || msg.contains("UnknownMember")), "{e}");
+    p.abort_transaction(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    p.send_offsets_to_transaction(&offsets, &c2.group_metadata().unwrap()).await.unwrap();
+    p.commit_transaction(T).await.unwrap();
+    p.close(T).await.unwrap();
+    c2.close().await.unwrap();
+}
