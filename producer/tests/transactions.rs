@@ -245,3 +245,32 @@ async fn a_send_racing_a_commit_is_refused_or_committed() {
     assert_eq!(data_records(&c, "t", 0), committed, "every accepted record was committed");
     assert!(c.aborted_transactions("t", 0).is_empty());
 }
+
+/// A record that expires in the queue (its partition could not be added in time) was never
+/// classified by the sender: the commit must still refuse, because the transaction lost it.
+#[tokio::test]
+async fn a_record_expired_before_it_was_sent_fails_the_commit() {
+    let c = cluster(1, "t").await;
+    let p = producer(
+        &c,
+        "tx-9",
+        &[("linger.ms", "0"), ("request.timeout.ms", "300"), ("delivery.timeout.ms", "600")],
+    );
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    c.inject(Fault::new(
+        ApiKey::AddPartitionsToTxn,
+        1000,
+        FaultAction::Error(kafka_protocol::ErrorCode::CoordinatorLoadInProgress),
+    ));
+    let e = p.send(ProducerRecord::new("t").partition(0).value("x")).await.unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    c.clear_faults();
+    let e = p.commit_transaction(T).await.unwrap_err();
+    assert!(e.is_abortable(), "{e}");
+    p.abort_transaction(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    send_n(&p, "t", 0, 1).await;
+    p.commit_transaction(T).await.unwrap();
+    assert_eq!(data_records(&c, "t", 0), 1);
+}
