@@ -327,10 +327,24 @@ fn handle(
             | ErrorCode::InvalidProducerEpoch
                 if shared.cfg.idempotence =>
             {
-                // The broker lost or rejected our sequence state: fail this batch and start a
-                // new producer id (sequences from 0) for what follows.
-                idem.producer = None;
-                idem.sequences.clear();
+                // The broker lost or rejected our sequence state: fail this batch and restart
+                // every sequence at 0 under a new epoch. KIP-360 (Java's
+                // bumpIdempotentProducerEpoch): a sequence error bumps the epoch of the same
+                // producer id locally, which the broker accepts from sequence 0; a fenced epoch
+                // (or an exhausted one) takes a new producer id. Only a batch of the current
+                // id/epoch moves it on, so several failing batches bump once.
+                let current = idem.producer;
+                if current.is_some() && b.producer.map(|(id, epoch, _)| (id, epoch)) == current {
+                    idem.producer = match (code, current) {
+                        (
+                            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId,
+                            Some((id, epoch)),
+                        ) if epoch < i16::MAX => Some((id, epoch + 1)),
+                        _ => None,
+                    };
+                    tracing::info!(?current, next = ?idem.producer, ?code, "sequence state lost; new producer epoch");
+                    idem.sequences.clear();
+                }
                 let err = Error::SequenceLost { topic: b.topic.to_string(), partition: b.partition, code };
                 shared.acc.done(&b.topic, b.partition);
                 shared.record_outcome(&b, false);
