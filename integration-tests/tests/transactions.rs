@@ -514,3 +514,95 @@ async fn offsets_from_a_stale_generation_are_rejected() {
     p.close(T).await.unwrap();
     c2.close().await.unwrap();
 }
+
+/// The jars of the Kafka release `kafka.sh` resolved (`$KAFKA_CACHE_DIR/kafka-$KAFKA_VERSION/
+/// libs`), if they and `java` are there.
+fn kafka_libs() -> Option<std::path::PathBuf> {
+    let cache = std::env::var("KAFKA_CACHE_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|_| std::env::var("HOME").map(|h| std::path::Path::new(&h).join(".cache/kafka-sdk")))
+        .ok()?;
+    let version = std::env::var("KAFKA_VERSION").unwrap_or_else(|_| "4.3.1".into());
+    let libs = cache.join(format!("kafka-{version}/libs"));
+    let java = std::process::Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success());
+    (java && libs.join(format!("kafka-clients-{version}.jar")).exists()).then_some(libs)
+}
+
+/// Runs integration-tests/java/ConsumeAll.java and returns the values it printed, sorted.
+async fn java_consume(
+    libs: &std::path::Path,
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    expect: usize,
+) -> Vec<String> {
+    let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("java/ConsumeAll.java");
+    let args = [
+        "-cp".to_string(),
+        format!("{}/*", libs.display()),
+        program.display().to_string(),
+        bootstrap.to_string(),
+        topic.to_string(),
+        partitions.to_string(),
+        isolation.to_string(),
+        expect.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new("java").args(args).output())
+        .await
+        .unwrap()
+        .expect("running java");
+    assert!(out.status.success(), "java failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut values: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("REC "))
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or_default().to_string())
+        .collect();
+    values.sort();
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_java_consumer_reads_exactly_our_committed_records() {
+    let Some(libs) = kafka_libs() else {
+        eprintln!("skipped: needs java and the Kafka jars kafka.sh fetches");
+        return;
+    };
+    let Some(t) = target(1).await else { return };
+    let bs = t.bootstrap();
+    let topic = topic(&t, "it-txn-java", 2).await;
+    let p = producer(&bs, Some(&unique_topic("it-txn-java-id")), &[]);
+    p.init_transactions(T).await.unwrap();
+    let (mut committed, mut all) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let commit = round % 2 == 0;
+        p.begin_transaction().unwrap();
+        for partition in 0..2 {
+            for i in 0..4 {
+                let v = format!("{}{round}-{partition}-{i}", if commit { "c" } else { "a" });
+                p.send(ProducerRecord::new(&topic).partition(partition).value(v.clone())).await.unwrap();
+                all.push(v.clone());
+                if commit {
+                    committed.push(v);
+                }
+            }
+        }
+        if commit {
+            p.commit_transaction(T).await.unwrap();
+        } else {
+            p.abort_transaction(T).await.unwrap();
+        }
+    }
+    // an open transaction at the end: below the LSO for nobody
+    p.begin_transaction().unwrap();
+    p.send(ProducerRecord::new(&topic).partition(1).value("open")).await.unwrap();
+    all.push("open".into());
+    committed.sort();
+    all.sort();
+    let got = java_consume(&libs, &bs, &topic, 2, "read_committed", committed.len()).await;
+    assert_eq!(got, committed, "Java read_committed sees exactly the committed records");
+    let got = java_consume(&libs, &bs, &topic, 2, "read_uncommitted", all.len()).await;
+    assert_eq!(got, all, "Java read_uncommitted sees every record");
+    p.abort_transaction(T).await.unwrap();
+    p.close(T).await.unwrap();
+}
