@@ -24,6 +24,8 @@
 //!   refreshing [`Metadata`] handle (max age, on-demand, backoff, rebootstrap, waiters).
 //! - `metrics.rs`: [`ClientMetrics`], per-broker request/byte/latency/connection counters.
 //! - `coordinator.rs`: [`CoordinatorLookup`] (FindCoordinator, batched v4+ or single v0–3).
+//! - `group_metadata.rs`: [`ConsumerGroupMetadata`] (shared by the consumer and the
+//!   transactional producer) and [`TopicPartitionRef`].
 //!
 //! Wire encoding lives in [`kafka_protocol`].
 
@@ -33,6 +35,7 @@ pub mod config;
 pub mod conn;
 pub mod coordinator;
 pub mod error;
+pub mod group_metadata;
 pub mod metadata;
 pub mod metrics;
 pub mod pool;
@@ -45,6 +48,7 @@ pub use config::{ClientConfig, ConfigDef};
 pub use conn::{Authenticator, Connection, Transport};
 pub use coordinator::{CoordinatorLookup, CoordinatorType};
 pub use error::{BrokerRef, Error, Result};
+pub use group_metadata::{ConsumerGroupMetadata, TopicPartitionRef};
 pub use metadata::{Metadata, MetadataCache};
 pub use metrics::{BrokerMetrics, ClientMetrics};
 pub use pool::{NetworkClient, Purpose};

@@ -229,7 +229,17 @@ impl CoordinatorReply for kafka_protocol::generated::OffsetCommitResponse {
 
 impl CoordinatorReply for kafka_protocol::generated::OffsetFetchResponse {
     fn coordinator_code(&self) -> ErrorCode {
-        ErrorCode::from(self.error_code)
+        // require_stable: a partition with a pending transactional commit answers
+        // UNSTABLE_OFFSET_COMMIT until that transaction ends (retried, as Java does)
+        let unstable = self
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .any(|p| ErrorCode::from(p.error_code) == ErrorCode::UnstableOffsetCommit);
+        match ErrorCode::from(self.error_code) {
+            ErrorCode::None if unstable => ErrorCode::UnstableOffsetCommit,
+            code => code,
+        }
     }
 }
 
@@ -268,7 +278,7 @@ where
             Ok(r) => {
                 let code = r.coordinator_code();
                 coordinators.invalidate_on(CoordinatorType::Group, group, code)
-                    || code == ErrorCode::CoordinatorLoadInProgress
+                    || matches!(code, ErrorCode::CoordinatorLoadInProgress | ErrorCode::UnstableOffsetCommit)
             }
             Err(e) => {
                 coordinators.invalidate(CoordinatorType::Group, group);

@@ -65,6 +65,6 @@ pub use error::{Error, Result};
 pub use group::assignor::{Assignor, RebalanceProtocol};
 pub use group::listener::ConsumerRebalanceListener;
 pub use interceptor::{ConsumerInterceptor, InterceptorError};
-pub use membership::ConsumerGroupMetadata;
+pub use kafka_client::ConsumerGroupMetadata;
 pub use metrics::ConsumerMetrics;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};

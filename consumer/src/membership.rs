@@ -60,19 +60,7 @@ pub(crate) struct GroupDriver {
     leader: bool,
 }
 
-/// The consumer's group identity, for `send_offsets_to_transaction` (Java's
-/// `ConsumerGroupMetadata`, KIP-447: the coordinator fences a zombie's offsets with it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// `group.id`.
-    pub group_id: String,
-    /// The generation (-1 outside a group generation).
-    pub generation_id: i32,
-    /// Our member id ("" outside a group).
-    pub member_id: String,
-    /// `group.instance.id`.
-    pub group_instance_id: Option<String>,
-}
+use kafka_client::ConsumerGroupMetadata;
 
 impl Consumer {
     /// Subscribes to `topics` as a member of `group.id` (replacing any earlier subscription or

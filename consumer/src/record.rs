@@ -12,6 +12,15 @@ pub struct TopicPartition {
     pub partition: i32,
 }
 
+impl kafka_client::TopicPartitionRef for TopicPartition {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+}
+
 impl TopicPartition {
     /// `topic`-`partition`.
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {

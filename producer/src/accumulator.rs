@@ -69,13 +69,15 @@ impl Completion {
 pub(crate) struct BufferPool {
     limit: usize,
     used: AtomicUsize,
+    /// Batches that completed with an error (a transaction must not commit past one).
+    failures: std::sync::atomic::AtomicU64,
     /// Signalled whenever memory is released.
     pub(crate) freed: Notify,
 }
 
 impl BufferPool {
     pub(crate) fn new(limit: usize) -> Self {
-        BufferPool { limit, used: AtomicUsize::new(0), freed: Notify::new() }
+        BufferPool { limit, used: AtomicUsize::new(0), failures: Default::default(), freed: Notify::new() }
     }
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
         self.used
@@ -91,6 +93,9 @@ impl BufferPool {
     }
     pub(crate) fn limit(&self) -> usize {
         self.limit
+    }
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Acquire)
     }
 }
 
@@ -145,6 +150,9 @@ impl ProducerBatch {
 
     /// Completes the batch and gives back its memory.
     pub(crate) fn finish(self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
+        if r.is_err() {
+            pool.failures.fetch_add(1, Ordering::AcqRel);
+        }
         self.completion.complete(r);
         pool.release(self.reserved);
     }
@@ -189,6 +197,8 @@ pub(crate) struct AccumulatorConfig {
 #[derive(Debug)]
 pub(crate) struct RecordAccumulator {
     cfg: AccumulatorConfig,
+    /// Batches carry the transactional attribute.
+    pub(crate) transactional: bool,
     topics: RwLock<HashMap<String, Vec<Arc<Mutex<PartitionQueue>>>>>,
     pub(crate) pool: BufferPool,
     /// Wakes the sender: a batch filled up, or a flush or close began.
@@ -204,6 +214,7 @@ pub(crate) struct RecordAccumulator {
 impl RecordAccumulator {
     pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Self {
         RecordAccumulator {
+            transactional: false,
             cfg,
             topics: RwLock::default(),
             pool: BufferPool::new(buffer_memory),
@@ -274,6 +285,7 @@ impl RecordAccumulator {
         }
         let mut builder = RecordBatchBuilder::with_capacity(self.cfg.compression, reserve);
         builder.compression(self.cfg.compression, self.cfg.level);
+        builder.transactional(self.transactional);
         if let Err(e) = builder.append(timestamp, rec.key.as_deref(), rec.value.as_deref(), &headers) {
             self.pool.release(reserve);
             return Err(AppendError::Fatal(Error::Topic { topic: rec.topic.clone(), reason: e.to_string() }));
@@ -312,6 +324,7 @@ impl RecordAccumulator {
         mut may_send: impl FnMut(i32) -> bool,
         one_in_flight: bool,
         max_bytes: usize,
+        may_drain: impl Fn(&str, i32) -> bool,
     ) -> (HashMap<i32, Vec<ProducerBatch>>, Option<Instant>) {
         let force = self.flushing.load(Ordering::Acquire) > 0 || self.closing.load(Ordering::Acquire);
         let mut out: HashMap<i32, Vec<ProducerBatch>> = HashMap::new();
@@ -340,6 +353,11 @@ impl RecordAccumulator {
                 let Some(front) = q.batches.front() else { continue };
                 soonest(front.created + self.cfg.delivery_timeout);
                 if one_in_flight && q.in_flight > 0 {
+                    continue;
+                }
+                // a transaction's partition is drained only once the coordinator added it
+                // (the sender wakes itself when AddPartitionsToTxn completes)
+                if !may_drain(&front.topic, front.partition) {
                     continue;
                 }
                 if let Some(t) = front.retry_at.filter(|t| *t > now) {
@@ -405,6 +423,59 @@ impl RecordAccumulator {
         topics.values().flatten().any(|q| !lock(q).batches.is_empty())
     }
 
+    /// The partitions with queued batches.
+    pub(crate) fn queued_partitions(&self) -> Vec<(String, i32)> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        for (t, queues) in topics.iter() {
+            for (p, q) in queues.iter().enumerate() {
+                if !lock(q).batches.is_empty() {
+                    out.push((t.clone(), p as i32));
+                }
+            }
+        }
+        out
+    }
+
+    /// Fails every queued batch with TransactionAborted (an aborted transaction); returns
+    /// whether any of them had been sent before (its sequence is used: the epoch must be
+    /// bumped, KIP-360).
+    pub(crate) fn abort_undrained(&self) -> bool {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut sent = false;
+        for q in topics.values().flatten() {
+            let mut q = lock(q);
+            while let Some(b) = q.batches.pop_front() {
+                sent |= b.producer.is_some();
+                let err = Error::TransactionAborted { topic: b.topic.to_string(), partition: b.partition };
+                b.finish(&self.pool, Err(err));
+            }
+        }
+        sent
+    }
+
+    /// Fails the queued batches with `err`: all of them with `include_sent`, else only those
+    /// never sent (a batch waiting for a retry keeps its place). Returns whether a batch that
+    /// had been sent was failed (its sequence's fate is unknown).
+    pub(crate) fn fail_queued(&self, err: &Error, include_sent: bool) -> bool {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut sent = false;
+        for q in topics.values().flatten() {
+            let mut q = lock(q);
+            let mut keep = VecDeque::new();
+            while let Some(b) = q.batches.pop_front() {
+                if b.producer.is_some() && !include_sent {
+                    keep.push_back(b);
+                    continue;
+                }
+                sent |= b.producer.is_some();
+                b.finish(&self.pool, Err(err.clone()));
+            }
+            q.batches = keep;
+        }
+        sent
+    }
+
     /// Fails every queued batch with `err` (close with a deadline that passed).
     pub(crate) fn abort_all(&self, err: &Error) {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
@@ -451,11 +522,11 @@ mod tests {
         }
         assert!(!Arc::ptr_eq(&first.completion, &last.completion), "a second batch opened");
         // the full batch is ready before linger; the open one is not
-        let (out, next) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20);
+        let (out, next) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20, |_, _| true);
         assert_eq!(out[&7].len(), 1);
         assert_eq!(next, Some(Instant::now() + Duration::from_millis(100)));
         tokio::time::advance(Duration::from_millis(100)).await;
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20);
+        let (out, _) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20, |_, _| true);
         assert_eq!(out[&7].len(), 1, "linger elapsed");
     }
 
@@ -466,7 +537,7 @@ mod tests {
         a.append(&rec(10), 1, 0).unwrap();
         assert!(matches!(a.append(&rec(10), 2, 0), Err(AppendError::NoMemory)));
         a.flushing.fetch_add(1, Ordering::AcqRel);
-        let (out, _) = a.drain(Instant::now(), |_, p| Some(p), |_| true, false, 1 << 20);
+        let (out, _) = a.drain(Instant::now(), |_, p| Some(p), |_| true, false, 1 << 20, |_, _| true);
         let b = out.into_values().next().unwrap().pop().unwrap();
         b.finish(&a.pool, Ok(Ack { base_offset: 0, log_append_time: -1 }));
         a.append(&rec(10), 2, 0).unwrap();
@@ -479,15 +550,15 @@ mod tests {
         for _ in 0..3 {
             a.append(&rec(20), 0, 0).unwrap();
         }
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20);
+        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
         let mut batches = out.into_values().next().unwrap();
         assert_eq!(batches.len(), 1);
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20);
+        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
         assert!(out.is_empty(), "the partition is busy");
         let mut b = batches.pop().unwrap();
         b.retry_at = Some(Instant::now() + Duration::from_millis(50));
         a.reenqueue(b);
-        let (out, next) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20);
+        let (out, next) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
         assert!(out.is_empty());
         assert_eq!(next, Some(Instant::now() + Duration::from_millis(50)));
     }
@@ -497,7 +568,7 @@ mod tests {
         let a = acc(1000, 1 << 20);
         let r = a.append(&rec(10), 3, 0).unwrap();
         tokio::time::advance(Duration::from_secs(11)).await;
-        let (out, _) = a.drain(Instant::now(), |_, _| None, |_| true, false, 1 << 20);
+        let (out, _) = a.drain(Instant::now(), |_, _| None, |_| true, false, 1 << 20, |_, _| true);
         assert!(out.is_empty());
         let e = r.completion.wait().await.unwrap_err().to_string();
         assert!(e.starts_with("t-3: record expired"), "{e}");

@@ -18,7 +18,8 @@
 //! | `partitioner.ignore.keys` | `false` | sticky partitioning even for keyed records |
 //! | `partitioner.adaptive.partitioning.enable` | `true` | the sticky partitioner skips partitions whose leader is unknown |
 //! | `partitioner.availability.timeout.ms` | `0` | accepted for compatibility; see the crate docs |
-//! | `transactional.id` | (none) | transactions are not supported yet: setting it is an error |
+//! | `transactional.id` | (none) | turns on transactions (`init_transactions`, `begin_transaction`, ...); requires `enable.idempotence` (and so `acks=all`, `retries>0`, in-flight ≤ 5) |
+//! | `transaction.timeout.ms` | `60000` | how long the coordinator lets a transaction stay open before aborting it (and fencing this producer); must not exceed the broker's `transaction.max.timeout.ms` |
 //!
 //! Every [`kafka_client::config`] key (bootstrap.servers, client.id, request.timeout.ms, …)
 //! is accepted too.
@@ -74,8 +75,8 @@ const KEYS: &[(
         "Skip partitions without a leader.",
     ),
     ("partitioner.availability.timeout.ms", Long, Some("0"), AtLeast(0), "Accepted for compatibility."),
-    ("transactional.id", String, Some(""), Any, "Transactions (not supported yet)."),
-    ("transaction.timeout.ms", Int, Some("60000"), AtLeast(1), "Transactions (not supported yet)."),
+    ("transactional.id", String, Some(""), Any, "Transactional id; turns on transactions."),
+    ("transaction.timeout.ms", Int, Some("60000"), AtLeast(1), "Coordinator-side transaction timeout."),
 ];
 
 static DEF: LazyLock<ConfigDef> = LazyLock::new(|| {
@@ -143,6 +144,10 @@ pub struct ProducerConfig {
     pub partitioner_ignore_keys: bool,
     /// `partitioner.adaptive.partitioning.enable`.
     pub partitioner_adaptive: bool,
+    /// `transactional.id` (`None`: not transactional).
+    pub transactional_id: Option<std::string::String>,
+    /// `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerConfig {
@@ -171,11 +176,6 @@ impl ProducerConfig {
 
     fn from_values(v: &ConfigValues) -> Result<ProducerConfig> {
         let client = ClientConfig::from_values(v)?;
-        if !v.string("transactional.id").is_empty() {
-            return Err(Error::Config(
-                "transactional.id: transactions are not supported by this producer yet".into(),
-            ));
-        }
         let acks = match v.string("acks") {
             "0" => Acks::None,
             "1" => Acks::Leader,
@@ -220,6 +220,13 @@ impl ProducerConfig {
         if wanted && v.is_explicit("enable.idempotence") && !conflicts.is_empty() {
             return Err(Error::Config(format!("enable.idempotence=true: {}", conflicts.join("; "))));
         }
+        let transactional_id = Some(v.string("transactional.id").to_owned()).filter(|s| !s.is_empty());
+        if transactional_id.is_some() && !idempotence {
+            let why = if !wanted { "enable.idempotence is false".to_owned() } else { conflicts.join("; ") };
+            return Err(Error::Config(format!(
+                "transactional.id requires enable.idempotence=true, but {why}"
+            )));
+        }
         Ok(ProducerConfig {
             client,
             acks,
@@ -236,6 +243,8 @@ impl ProducerConfig {
             max_request_size: v.number("max.request.size") as usize,
             partitioner_ignore_keys: v.bool("partitioner.ignore.keys"),
             partitioner_adaptive: v.bool("partitioner.adaptive.partitioning.enable"),
+            transactional_id,
+            transaction_timeout: Duration::from_millis(v.number("transaction.timeout.ms") as u64),
         })
     }
 }
@@ -296,6 +305,11 @@ impl ProducerConfigBuilder {
     pub fn idempotence(self, on: bool) -> Self {
         self.set("enable.idempotence", on)
     }
+    /// `transactional.id`.
+    pub fn transactional_id(self, id: impl AsRef<str>) -> Self {
+        let s = id.as_ref().to_owned();
+        self.set("transactional.id", s)
+    }
     /// Parses and checks everything.
     pub fn build(self) -> Result<ProducerConfig> {
         ProducerConfig::from_properties(&self.props)
@@ -352,8 +366,17 @@ mod tests {
         assert!(e.contains("compression.type"), "{e}");
         let e = base().set("delivery.timeout.ms", "1000").build().unwrap_err().to_string();
         assert!(e.contains("delivery.timeout.ms"), "{e}");
-        let e = base().set("transactional.id", "t").build().unwrap_err().to_string();
-        assert!(e.contains("transactional.id"), "{e}");
+    }
+
+    #[test]
+    fn transactional_id_requires_idempotence() {
+        let c = base().transactional_id("t").build().unwrap();
+        assert_eq!(c.transactional_id.as_deref(), Some("t"));
+        assert_eq!(c.transaction_timeout, Duration::from_secs(60));
+        let e = base().transactional_id("t").idempotence(false).build().unwrap_err().to_string();
+        assert!(e.contains("transactional.id") && e.contains("enable.idempotence"), "{e}");
+        let e = base().transactional_id("t").set("acks", "1").build().unwrap_err().to_string();
+        assert!(e.contains("transactional.id") && e.contains("acks"), "{e}");
     }
 
     #[test]

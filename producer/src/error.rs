@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use kafka_protocol::ErrorCode;
 
+use crate::txn::TxnState;
+
 /// Everything a send, flush or close can fail with. Errors name the topic and partition.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -103,6 +105,72 @@ pub enum Error {
     /// The producer is closed.
     #[error("the producer is closed")]
     Closed,
+    /// A transactional call in a state that does not allow it (e.g. `commit_transaction`
+    /// before `begin_transaction`), or a non-transactional producer asked for transactions.
+    #[error("cannot {op} in transaction state {state}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    InvalidState {
+        /// The operation.
+        op: &'static str,
+        /// The state it found.
+        state: TxnState,
+        /// More context.
+        detail: String,
+    },
+    /// The transaction (or the producer) already failed: `AbortableError` means call
+    /// `abort_transaction` and carry on; `FatalError` means close the producer.
+    #[error("cannot {op}: the transaction is in {state} because of an earlier error: {source}")]
+    Transaction {
+        /// The operation refused.
+        op: &'static str,
+        /// AbortableError or FatalError.
+        state: TxnState,
+        /// The error that caused it.
+        source: Box<Error>,
+    },
+    /// The transaction coordinator (or the group coordinator for `TxnOffsetCommit`) answered
+    /// with an error.
+    #[error("{api}: the coordinator answered {code:?}{}", hint(*code))]
+    Coordinator {
+        /// The request (`EndTxn`, `AddPartitionsToTxn`, ...).
+        api: &'static str,
+        /// The broker's code.
+        code: ErrorCode,
+    },
+    /// Queued records of a transaction that was aborted (never sent).
+    #[error("{topic}-{partition}: the transaction was aborted before the record was sent")]
+    TransactionAborted {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+    },
+}
+
+fn hint(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+            " (fenced: another producer with the same transactional.id started, or the transaction \
+             outlived transaction.timeout.ms and the coordinator aborted it; close this producer \
+             and start a new one)"
+        }
+        ErrorCode::TransactionalIdAuthorizationFailed => " (not authorized for this transactional.id)",
+        _ => "",
+    }
+}
+
+/// Broker codes that make a transactional producer unusable (Java's fatal errors).
+pub(crate) fn is_fatal_code(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::ProducerFenced
+            | ErrorCode::InvalidProducerEpoch
+            | ErrorCode::TransactionalIdAuthorizationFailed
+            | ErrorCode::ClusterAuthorizationFailed
+            | ErrorCode::UnsupportedVersion
+            | ErrorCode::UnsupportedForMessageFormat
+            | ErrorCode::InvalidTxnState
+            | ErrorCode::InvalidTransactionTimeout
+    )
 }
 
 impl Error {
@@ -113,6 +181,36 @@ impl Error {
             Error::Broker { code, .. } => code.is_retriable(),
             Error::DeliveryTimeout { .. } | Error::MaxBlock { .. } | Error::Timeout(..) => true,
             Error::BufferExhausted { .. } | Error::SequenceLost { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the producer is unusable and must be closed (fenced by a newer producer with
+    /// the same `transactional.id`, unauthorized, or an unsupported broker).
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::Transaction { state, .. } => *state == TxnState::FatalError,
+            Error::Coordinator { code, .. } => is_fatal_code(*code),
+            // the codes the sender treats as fatal for a transaction (a plain idempotent
+            // producer's INVALID_PRODUCER_EPOCH becomes Error::SequenceLost instead)
+            Error::Broker { code, .. } => matches!(
+                code,
+                ErrorCode::ProducerFenced
+                    | ErrorCode::InvalidProducerEpoch
+                    | ErrorCode::TransactionalIdAuthorizationFailed
+                    | ErrorCode::ClusterAuthorizationFailed
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the current transaction failed but the producer is fine: call
+    /// `abort_transaction` and begin a new one.
+    pub fn is_abortable(&self) -> bool {
+        match self {
+            Error::Transaction { state, .. } => *state == TxnState::AbortableError,
+            Error::Coordinator { code, .. } => !is_fatal_code(*code),
+            Error::TransactionAborted { .. } => true,
             _ => false,
         }
     }

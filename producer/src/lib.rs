@@ -26,11 +26,20 @@
 //!   `Completion` that every record future of a batch shares.
 //! - `sender.rs`: the sender task (drain, in-flight limits, retries, idempotence state).
 //! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory.
-//! - `error.rs`: [`Error`] with `is_retriable()`.
+//! - `txn/state.rs`: the sans-IO `TransactionManager` ([`TxnState`], one checked transition
+//!   function, partitions added to the transaction, producer id/epoch, unresolved EndTxn).
+//! - `txn/mod.rs`: its driver and the transactional API on [`Producer`] (`init_transactions`,
+//!   `begin_transaction`, `send_offsets_to_transaction`, `commit_transaction`,
+//!   `abort_transaction`): coordinator lookup/failover, InitProducerId (KIP-360 bump),
+//!   AddOffsetsToTxn + TxnOffsetCommit (KIP-447), EndTxn, retries.
+//! - `error.rs`: [`Error`] with `is_retriable()`, `is_fatal()`, `is_abortable()`.
 //!
 //! # Not yet
 //!
-//! Transactions (`transactional.id` is rejected), interceptors and per-record callbacks
+//! Transactions v2 (KIP-890: EndTxn v5 epoch bump per transaction, implicit
+//! AddPartitionsToTxn via Produce v12): this producer always speaks transactions v1
+//! (explicit AddPartitionsToTxn ≤ v3, EndTxn ≤ v4, Produce ≤ v11), which Kafka 4.x brokers
+//! accept. Interceptors and per-record callbacks
 //! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
 //! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
 //! With idempotence on, each partition has one batch in flight at a time (ordering is kept
@@ -43,11 +52,14 @@ pub mod partitioner;
 mod producer;
 mod record;
 mod sender;
+mod txn;
 
 pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Error, Result};
+pub use kafka_client::ConsumerGroupMetadata;
 pub use partitioner::{Partitioner, PartitionerContext};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics};
 pub use record::{
     BytesSerializer, IntSerializer, ProducerRecord, RecordMetadata, Serializer, StringSerializer,
 };
+pub use txn::{OffsetAndMetadata, TxnState};

@@ -48,10 +48,37 @@ pub(crate) struct Shared {
     record_errors: AtomicU64,
     batches_sent: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// The transaction manager (`transactional.id` set); see `txn/mod.rs` for its locking.
+    pub(crate) txn: Option<Mutex<crate::txn::TransactionManager>>,
+    /// Mirrors "the transaction state is InTransaction" for `send`'s lock-free check.
+    pub(crate) txn_open: AtomicBool,
+    /// Transactional `send` calls between their `txn_open` check and the end of their append.
+    /// With `txn_open` it forms a Dekker pair (both SeqCst): `send` counts itself in, then
+    /// checks `txn_open`; commit/abort clear `txn_open`, then wait for this to reach 0. So a
+    /// record either is refused or is in the accumulator before the commit's flush starts.
+    pub(crate) txn_appending: AtomicUsize,
+    /// Transaction and group coordinators.
+    pub(crate) coordinators: kafka_client::CoordinatorLookup,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts a transactional `send` in `Shared::txn_appending` while it lives.
+struct AppendGuard<'a>(&'a AtomicUsize);
+
+impl<'a> AppendGuard<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        AppendGuard(counter)
+    }
+}
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -144,6 +171,17 @@ impl Shared {
         }
     }
 
+    /// Fails every record still waiting to be appended (an aborted transaction).
+    pub(crate) fn fail_waiting(&self, err: impl Fn(String) -> Error) {
+        let mut w = lock(&self.waiting);
+        while let Some(front) = w.pop_front() {
+            self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
+            self.record_errors.fetch_add(1, Ordering::Relaxed);
+            let _ = front.slot.appended.set(Err(err(front.record.topic.clone())));
+            front.slot.notify.notify_waiters();
+        }
+    }
+
     pub(crate) fn waiting_is_empty(&self) -> bool {
         lock(&self.waiting).is_empty()
     }
@@ -171,7 +209,7 @@ fn now_ms() -> i64 {
 /// connections.
 #[derive(Clone)]
 pub struct Producer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     sender: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -209,7 +247,7 @@ impl Producer {
     pub fn with_partitioner(config: ProducerConfig, partitioner: Option<Arc<dyn Partitioner>>) -> Producer {
         let pool = NetworkClient::new(config.client.clone());
         let metadata = Metadata::new(pool, true);
-        let acc = RecordAccumulator::new(
+        let mut acc = RecordAccumulator::new(
             AccumulatorConfig {
                 batch_size: config.batch_size,
                 compression: config.compression,
@@ -219,6 +257,10 @@ impl Producer {
             },
             config.buffer_memory,
         );
+        acc.transactional = config.transactional_id.is_some();
+        let txn =
+            config.transactional_id.clone().map(|id| Mutex::new(crate::txn::TransactionManager::new(id)));
+        let coordinators = kafka_client::CoordinatorLookup::new(metadata.client().clone());
         let shared = Arc::new(Shared {
             acc,
             metadata,
@@ -232,6 +274,10 @@ impl Producer {
             record_errors: AtomicU64::new(0),
             batches_sent: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            txn,
+            txn_open: AtomicBool::new(false),
+            txn_appending: AtomicUsize::new(0),
+            coordinators,
             cfg: config,
         });
         let sender = tokio::spawn(crate::sender::run(shared.clone()));
@@ -258,6 +304,18 @@ impl Producer {
         let meta = |partition| Meta { topic: topic.clone(), partition, key_size, value_size };
         if self.shared.closed.load(Ordering::Acquire) {
             return DeliveryFuture::failed(Error::Closed);
+        }
+        // held until the record is appended or waiting (see `Shared::txn_appending`)
+        let _appending = self.shared.txn.is_some().then(|| AppendGuard::new(&self.shared.txn_appending));
+        if self.shared.txn.is_some() && !self.shared.txn_open.load(Ordering::SeqCst) {
+            // not in a transaction (or it failed): say which state, and why
+            let err = self
+                .shared
+                .with_txn(|t| t.require("send", &[crate::txn::TxnState::InTransaction]).err())
+                .flatten();
+            if let Some(e) = err {
+                return DeliveryFuture::failed(e);
+            }
         }
         let size = record.estimated_size();
         if size > self.shared.cfg.max_request_size {

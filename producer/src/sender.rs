@@ -22,6 +22,7 @@ use crate::accumulator::{Ack, ProducerBatch};
 use crate::config::Acks;
 use crate::error::Error;
 use crate::producer::Shared;
+use crate::txn::TxnState;
 
 type InFlight = futures::future::BoxFuture<
     'static,
@@ -42,9 +43,58 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     let mut idem = Idempotence::default();
     let mut meta_rx = shared.metadata.subscribe();
     let backoff = shared.cfg.client.retry_backoff_policy();
+    // transactions: when the next AddPartitionsToTxn may be sent (after a retriable answer)
+    let mut add_retry_at: Option<Instant> = None;
     loop {
         shared.append_waiting();
-        if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
+        if shared.txn.is_some() {
+            // the producer id/epoch belong to the transaction manager; a new epoch restarts
+            // every sequence at 0
+            let (producer, pending) = shared
+                .with_txn(|t| {
+                    for tp in shared.acc.queued_partitions() {
+                        t.maybe_add_partition(&tp);
+                    }
+                    (t.producer(), t.pending_partitions())
+                })
+                .expect("transactional");
+            if idem.producer != producer {
+                idem.producer = producer;
+                idem.sequences.clear();
+            }
+            if !pending.is_empty() && add_retry_at.is_none_or(|t| t <= Instant::now()) {
+                add_retry_at = None;
+                match crate::txn::add_partitions(&shared, &pending).await {
+                    crate::txn::Step::Done(()) => continue,
+                    crate::txn::Step::Retry(wait, e) => {
+                        tracing::debug!(error = %e, ?wait, "AddPartitionsToTxn will be retried");
+                        add_retry_at = Some(Instant::now() + wait);
+                    }
+                    crate::txn::Step::Fail(sev, e) => {
+                        shared.with_txn(|t| t.fail(sev, e));
+                    }
+                }
+            }
+            // Java's Sender: after an abortable error the batches never sent fail with it
+            // (they could only be aborted), after a fatal one every queued batch does, so
+            // nobody waits for delivery.timeout.ms on a record that can never be written
+            let failed = shared
+                .with_txn(|t| match t.state() {
+                    TxnState::AbortableError => Some((false, t.last_error().cloned())),
+                    TxnState::FatalError => Some((true, t.last_error().cloned())),
+                    _ => None,
+                })
+                .flatten();
+            if let Some((fatal, err)) = failed {
+                let err = err.unwrap_or(Error::Closed);
+                if shared.acc.has_queued() && shared.acc.fail_queued(&err, fatal) {
+                    shared.with_txn(|t| t.epoch_bump_required = true);
+                }
+                if fatal {
+                    shared.fail_waiting(|_| err.clone());
+                }
+            }
+        } else if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
             match init_producer_id(&shared).await {
                 Ok(p) => idem.producer = Some(p),
                 Err(e) => {
@@ -62,6 +112,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             |node| per_node.get(&node).copied().unwrap_or(0) < max_in_flight,
             shared.cfg.idempotence,
             shared.cfg.max_request_size,
+            |t, p| shared.txn().is_none_or(|m| m.may_drain(t, p)),
         );
         for (node, mut batches) in drained {
             if let Some((id, epoch)) = idem.producer {
@@ -85,6 +136,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         {
             return;
         }
+        let next = match (next, add_retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let next = match (next, shared.waiting_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -166,7 +221,7 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
     let batches = kept;
     Some(Box::pin(async move {
         let req = ProduceRequest {
-            transactional_id: None,
+            transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
             acks: shared.cfg.acks.wire(),
             timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topic_data: topics,
@@ -236,15 +291,60 @@ fn handle(
                 let ack = Ack { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
                 b.finish(&shared.acc.pool, Ok(ack));
             }
+            code if shared.txn.is_some() && !code.is_retriable() => {
+                // inside a transaction a failed batch fails the transaction: fenced or
+                // unauthorized is fatal, anything else abortable (and a sequence error needs
+                // a new epoch before the next transaction, KIP-360)
+                let severity = if matches!(
+                    code,
+                    ErrorCode::ProducerFenced
+                        | ErrorCode::InvalidProducerEpoch
+                        | ErrorCode::TransactionalIdAuthorizationFailed
+                        | ErrorCode::ClusterAuthorizationFailed
+                ) {
+                    crate::txn::Severity::Fatal
+                } else {
+                    crate::txn::Severity::Abortable
+                };
+                let err = Error::Broker {
+                    topic: b.topic.to_string(),
+                    partition: b.partition,
+                    code,
+                    message: p.error_message.clone(),
+                };
+                shared.with_txn(|t| {
+                    if matches!(code, ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId) {
+                        t.epoch_bump_required = true;
+                    }
+                    t.fail(severity, err.clone())
+                });
+                shared.acc.done(&b.topic, b.partition);
+                shared.record_outcome(&b, false);
+                b.finish(&shared.acc.pool, Err(err));
+            }
             ErrorCode::OutOfOrderSequenceNumber
             | ErrorCode::UnknownProducerId
             | ErrorCode::InvalidProducerEpoch
                 if shared.cfg.idempotence =>
             {
-                // The broker lost or rejected our sequence state: fail this batch and start a
-                // new producer id (sequences from 0) for what follows.
-                idem.producer = None;
-                idem.sequences.clear();
+                // The broker lost or rejected our sequence state: fail this batch and restart
+                // every sequence at 0 under a new epoch. KIP-360 (Java's
+                // bumpIdempotentProducerEpoch): a sequence error bumps the epoch of the same
+                // producer id locally, which the broker accepts from sequence 0; a fenced epoch
+                // (or an exhausted one) takes a new producer id. Only a batch of the current
+                // id/epoch moves it on, so several failing batches bump once.
+                let current = idem.producer;
+                if current.is_some() && b.producer.map(|(id, epoch, _)| (id, epoch)) == current {
+                    idem.producer = match (code, current) {
+                        (
+                            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId,
+                            Some((id, epoch)),
+                        ) if epoch < i16::MAX => Some((id, epoch + 1)),
+                        _ => None,
+                    };
+                    tracing::info!(?current, next = ?idem.producer, ?code, "sequence state lost; new producer epoch");
+                    idem.sequences.clear();
+                }
                 let err = Error::SequenceLost { topic: b.topic.to_string(), partition: b.partition, code };
                 shared.acc.done(&b.topic, b.partition);
                 shared.record_outcome(&b, false);
@@ -287,6 +387,14 @@ fn retry_or_fail(shared: &Shared, mut b: ProducerBatch, err: Error, retriable: b
     } else {
         err
     };
+    if shared.txn.is_some() {
+        // an expired or exhausted batch of a transaction: its sequence may or may not have
+        // been written, so the epoch must be bumped before the next transaction
+        shared.with_txn(|t| {
+            t.epoch_bump_required = true;
+            t.fail(crate::txn::Severity::Abortable, err.clone())
+        });
+    }
     shared.acc.done(&b.topic, b.partition);
     shared.record_outcome(&b, false);
     b.finish(&shared.acc.pool, Err(err));

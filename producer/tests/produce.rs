@@ -280,3 +280,26 @@ async fn config_errors_and_bad_records_are_clear() {
     let e = p.send(ProducerRecord::new("p").partition(7).value("x")).await.unwrap_err();
     assert!(e.to_string().contains("partition 7 is out of range"), "{e}");
 }
+
+/// KIP-360: after a sequence error an idempotent producer bumps its epoch (same producer id,
+/// sequences from 0) instead of asking for a new producer id.
+#[tokio::test]
+async fn a_sequence_error_bumps_the_epoch_of_the_same_producer_id() {
+    let c = cluster(1, "t", 1).await;
+    let p = producer(&c, &[("linger.ms", "0")]);
+    p.send(ProducerRecord::new("t").partition(0).value("a")).await.unwrap();
+    c.inject(
+        Fault::new(ApiKey::Produce, 1, FaultAction::Error(ErrorCode::OutOfOrderSequenceNumber))
+            .on_partition("t", Some(0)),
+    );
+    let e = p.send(ProducerRecord::new("t").partition(0).value("b")).await.unwrap_err();
+    assert!(matches!(e, Error::SequenceLost { .. }), "{e}");
+    p.send(ProducerRecord::new("t").partition(0).value("c")).await.unwrap();
+    p.send(ProducerRecord::new("t").partition(0).value("d")).await.unwrap();
+    let batches = c.batches("t", 0);
+    let first = (batches[0].producer_id, batches[0].producer_epoch);
+    let last = batches.last().map(|b| (b.producer_id, b.producer_epoch)).unwrap();
+    assert_eq!(last, (first.0, first.1 + 1), "same producer id, next epoch");
+    let inits = c.request_log().iter().filter(|r| r.api_key == ApiKey::InitProducerId as i16).count();
+    assert_eq!(inits, 1, "no second InitProducerId");
+}
