@@ -282,8 +282,15 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             if self.assignment.is_empty() {
+                if Instant::now() >= deadline {
+                    // also while a join is pending: it continues as a task, and returning
+                    // lets the application poll its other consumers (which the join may be
+                    // waiting for)
+                    return Ok(Vec::new());
+                }
                 if self.rebalance_pending() {
-                    // a join is under way or due: wait for it rather than sleeping blind
+                    // a join is under way or due: ensure_active_group waits for it until the
+                    // deadline rather than sleeping blind
                     continue;
                 }
                 tokio::time::sleep_until(deadline.min(Instant::now() + Duration::from_millis(100))).await;

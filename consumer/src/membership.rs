@@ -201,12 +201,13 @@ impl Consumer {
 
     /// Whether a rebalance is in progress or due.
     pub(crate) fn rebalance_pending(&self) -> bool {
-        self.group.as_ref().is_some_and(|g| {
-            g.join.is_some() || {
-                let st = g.ctx.state();
-                st.rejoin_reason().is_some() && st.fatal().is_none()
-            }
-        })
+        self.subscription.topics().is_some()
+            && self.group.as_ref().is_some_and(|g| {
+                g.join.is_some() || {
+                    let st = g.ctx.state();
+                    st.rejoin_reason().is_some() && st.fatal().is_none()
+                }
+            })
     }
 
     /// Generation, member id and instance id for OffsetCommit: the current generation for a

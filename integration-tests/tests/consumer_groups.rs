@@ -756,3 +756,38 @@ async fn subscribe_needs_a_group_and_bad_group_settings_are_named() {
         .unwrap_err();
     assert!(e.to_string().contains("heartbeat.interval.ms"), "{e}");
 }
+
+/// Two members driven from one task, each polled in turn with a short timeout (as a test or a
+/// small service might): `poll` must return at its timeout while its join waits for the other
+/// member, or the other member never gets polled and the rebalance stalls until
+/// max.poll.interval.ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_polled_in_turn_from_one_task_complete_their_rebalances() {
+    let Some(t) = target(1).await else { return };
+    let b = t.bootstrap();
+    let topic = topic(&b, "cg-turns", 4).await;
+    let group = unique_topic("cg-turns");
+    let mut a = Consumer::from_pairs(config(&b, &group, &[])).unwrap();
+    let mut c = Consumer::from_pairs(config(&b, &group, &[])).unwrap();
+    a.subscribe([topic.as_str()]).unwrap();
+    c.subscribe([topic.as_str()]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        for (name, con) in [("a", &mut a), ("c", &mut c)] {
+            let polled =
+                tokio::time::timeout(Duration::from_secs(5), con.poll(Duration::from_millis(100))).await;
+            polled.unwrap_or_else(|_| panic!("{name}.poll(100 ms) overran its timeout by seconds")).unwrap();
+        }
+        if a.assignment().len() == 2 && c.assignment().len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebalance never completed: {:?} / {:?}",
+            a.assignment(),
+            c.assignment()
+        );
+    }
+    a.close().await.unwrap();
+    c.close().await.unwrap();
+}
