@@ -17,7 +17,67 @@ use crate::types::*;
 
 impl AdminClient {
     /// Offsets by spec (earliest, latest, max timestamp, or a time); one result per partition.
+    /// Partitions answering a retriable error (NOT_LEADER_OR_FOLLOWER, a leader that moved, a
+    /// lost connection) are retried at their new leader within `default.api.timeout.ms`, as the
+    /// Java Admin does; the others keep their first answer.
     pub async fn list_offsets(
+        &self,
+        specs: &BTreeMap<TopicPartition, OffsetSpec>,
+    ) -> Result<BTreeMap<TopicPartition, Result<ListedOffset>>> {
+        self.retry_partitions(specs, |todo| async move { self.list_offsets_once(&todo).await }).await
+    }
+
+    /// Deletes records before the given offsets (-1: the high watermark); the new log start
+    /// offset per partition.
+    pub async fn delete_records(
+        &self,
+        before: &BTreeMap<TopicPartition, i64>,
+    ) -> Result<BTreeMap<TopicPartition, Result<i64>>> {
+        // not retried per partition yet: a retried DeleteRecords stalled for the whole timeout
+        // against the test broker (to investigate); one attempt, errors per partition
+        self.delete_records_once(before).await
+    }
+
+    /// Runs `once` over `items`, then again over the partitions whose answer was retriable
+    /// (after a metadata refresh and `retry.backoff.ms`), until none is or the timeout passes.
+    async fn retry_partitions<V: Clone, T, F, Fut>(
+        &self,
+        items: &BTreeMap<TopicPartition, V>,
+        once: F,
+    ) -> Result<BTreeMap<TopicPartition, Result<T>>>
+    where
+        F: Fn(BTreeMap<TopicPartition, V>) -> Fut,
+        Fut: std::future::Future<Output = Result<BTreeMap<TopicPartition, Result<T>>>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let backoff = self.pool().config().retry_backoff_policy();
+        let mut out = BTreeMap::new();
+        let mut todo = items.clone();
+        let mut attempt = 0;
+        loop {
+            for (tp, r) in once(std::mem::take(&mut todo)).await? {
+                match r {
+                    Err(e) if leader_may_have_moved(&e) && tokio::time::Instant::now() < deadline => {
+                        tracing::debug!(%tp, error = %e, "retrying at the partition's current leader");
+                        if let Some(v) = items.get(&tp) {
+                            todo.insert(tp, v.clone());
+                        }
+                    }
+                    r => {
+                        out.insert(tp, r);
+                    }
+                }
+            }
+            if todo.is_empty() {
+                return Ok(out);
+            }
+            self.metadata.request_update();
+            tokio::time::sleep(backoff.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn list_offsets_once(
         &self,
         specs: &BTreeMap<TopicPartition, OffsetSpec>,
     ) -> Result<BTreeMap<TopicPartition, Result<ListedOffset>>> {
@@ -84,7 +144,7 @@ impl AdminClient {
 
     /// Deletes records before the given offsets (-1: the high watermark); one result per
     /// partition, with the new log start offset.
-    pub async fn delete_records(
+    async fn delete_records_once(
         &self,
         before: &BTreeMap<TopicPartition, i64>,
     ) -> Result<BTreeMap<TopicPartition, Result<i64>>> {
@@ -135,5 +195,23 @@ impl AdminClient {
             out.insert(tp, e.map(|_| -1));
         }
         Ok(out)
+    }
+}
+
+/// Errors after which the partition is retried at its (possibly new) leader. A topic or
+/// partition that does not exist is answered at once, as the Java Admin does.
+fn leader_may_have_moved(e: &Error) -> bool {
+    match e {
+        Error::Client(c) => c.is_retriable(),
+        Error::Item { code, .. } => matches!(
+            code,
+            ErrorCode::NotLeaderOrFollower
+                | ErrorCode::LeaderNotAvailable
+                | ErrorCode::FencedLeaderEpoch
+                | ErrorCode::UnknownLeaderEpoch
+                | ErrorCode::RequestTimedOut
+                | ErrorCode::NotEnoughReplicas
+        ),
+        _ => false,
     }
 }

@@ -132,3 +132,30 @@ async fn cluster_offsets_and_delete_records() {
     let o = a.list_offsets(&[(tp.clone(), OffsetSpec::Earliest)].into()).await.unwrap();
     assert_eq!(o[&tp].as_ref().unwrap().offset, 6);
 }
+
+#[tokio::test]
+async fn list_offsets_retries_partitions_whose_leader_moved() {
+    use kafka_protocol::ApiKey;
+    use kafka_test_broker::{Fault, FaultAction};
+    let c = TestCluster::builder().brokers(3).topic("moving", 2, 3).start().await.unwrap();
+    let a = AdminClient::from_pairs([("bootstrap.servers", c.bootstrap_servers())]).unwrap();
+    let p = kafka_producer::Producer::from_pairs([("bootstrap.servers", c.bootstrap_servers())]).unwrap();
+    for i in 0..10 {
+        p.send(kafka_producer::ProducerRecord::new("moving").partition(i % 2).value("v")).await.unwrap();
+    }
+    let tps: Vec<TopicPartition> = (0..2).map(|i| TopicPartition::new("moving", i)).collect();
+    // the leaders answer NOT_LEADER_OR_FOLLOWER twice; the admin retries those partitions
+    c.inject(Fault::new(ApiKey::ListOffsets, 2, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
+    let specs: BTreeMap<_, _> = tps.iter().map(|tp| (tp.clone(), OffsetSpec::Latest)).collect();
+    let got = a.list_offsets(&specs).await.unwrap();
+    for tp in &tps {
+        assert_eq!(got[tp].as_ref().unwrap().offset, 5, "{tp}");
+    }
+    // a non-retriable answer is reported for its partition, not retried
+    c.inject(Fault::new(ApiKey::ListOffsets, 1, FaultAction::Error(ErrorCode::TopicAuthorizationFailed)));
+    let got = a.list_offsets(&specs).await.unwrap();
+    assert!(
+        got.values().any(|r| matches!(r, Err(Error::Item { code: ErrorCode::TopicAuthorizationFailed, .. })))
+    );
+    c.shutdown();
+}
