@@ -75,6 +75,11 @@ struct PoolInner {
     nodes: Mutex<Nodes>,
     slots: Mutex<HashMap<(i32, Purpose), SharedSlot>>,
     metrics: ClientMetrics,
+    /// Where `least_loaded_node` starts its scan, advanced on every call so that equally idle
+    /// nodes take turns (Java starts at a random offset) instead of the lowest id always
+    /// winning, which kept a refresh retrying a dead broker whose reconnect backoff had just
+    /// expired.
+    scan_start: std::sync::atomic::AtomicUsize,
 }
 
 /// A transport standing in for security settings that cannot work: every connect fails with
@@ -146,6 +151,7 @@ impl NetworkClient {
                 nodes: Mutex::default(),
                 slots: Mutex::default(),
                 metrics: ClientMetrics::default(),
+                scan_start: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         pool.rebootstrap();
@@ -253,7 +259,11 @@ impl NetworkClient {
     /// one with the fewest requests in flight, else one that may be dialled now, else the one
     /// whose backoff ends first.
     pub fn least_loaded_node(&self) -> Option<i32> {
-        let ids: Vec<i32> = lock(&self.inner.nodes).addrs.keys().copied().collect();
+        let mut ids: Vec<i32> = lock(&self.inner.nodes).addrs.keys().copied().collect();
+        if !ids.is_empty() {
+            let start = self.inner.scan_start.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % ids.len();
+            ids.rotate_left(start);
+        }
         let slots = lock(&self.inner.slots);
         let mut best: Option<(u8, usize, Duration, i32)> = None;
         for id in ids {
@@ -265,7 +275,8 @@ impl NetworkClient {
                     d => (2, 0, d, id),
                 },
             };
-            if best.is_none_or(|b| key < b) {
+            // the id does not break ties: the first in the rotated scan wins
+            if best.is_none_or(|b| (key.0, key.1, key.2) < (b.0, b.1, b.2)) {
                 best = Some(key);
             }
         }
