@@ -98,3 +98,29 @@ pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Retries `f` until it yields `Some`, for up to 30 s (metadata, configs and group state reach
+/// the other brokers of a real cluster a moment after the call that changed them returns).
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_within(what, std::time::Duration::from_secs(30), f).await
+}
+
+/// [`eventually`] with a limit of its own.
+pub async fn eventually_within<T, F, Fut>(what: &str, limit: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

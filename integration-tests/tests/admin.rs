@@ -1,28 +1,10 @@
 //! The admin client end to end, on the embedded test broker or a real cluster.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use integration_tests::{target, unique_topic};
+use integration_tests::{eventually, target, unique_topic};
 use kafka_admin::*;
 use kafka_protocol::ErrorCode;
-
-/// Retries `f` until it yields `Some` (metadata and configs reach the other brokers of a real
-/// cluster a moment after the call that changed them returns), for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_configs_offsets_and_records_with_per_item_errors() {

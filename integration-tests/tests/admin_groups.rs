@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use integration_tests::{target, unique_topic};
+use integration_tests::{eventually, target, unique_topic};
 use kafka_admin::*;
 use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, NetworkClient, Purpose};
 use kafka_consumer::Consumer;
@@ -17,22 +17,6 @@ use kafka_protocol::generated::{
     sync_group_request::SyncGroupRequestAssignment,
 };
 use kafka_protocol::{Encodable, ErrorCode};
-
-/// Retries `f` until it yields `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn code<T: std::fmt::Debug>(r: &Result<T>) -> ErrorCode {
     match r {

@@ -4,27 +4,20 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use integration_tests::{target, unique_topic};
-use kafka_admin::*;
-use kafka_consumer::Consumer;
-use kafka_producer::{Producer, ProducerRecord};
-use kafka_protocol::ErrorCode;
+use integration_tests::{eventually_within, target, unique_topic};
 
-/// Retries `f` until it yields `Some`, for up to 60 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+/// Reassignments and elections on a real cluster take longer than metadata changes.
+async fn eventually_within_60<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually_within(what, std::time::Duration::from_secs(60), f).await
 }
+use kafka_admin::*;
+use kafka_consumer::Consumer;
+use kafka_producer::{Producer, ProducerRecord};
+use kafka_protocol::ErrorCode;
 
 async fn partition(a: &AdminClient, tp: &TopicPartition) -> PartitionDescription {
     let d = a.describe_topics(&[tp.topic.as_str()]).await.unwrap();
@@ -43,7 +36,7 @@ async fn reassignment_moves_replicas_and_preferred_election_moves_leadership() {
         NewTopic { name: name.clone(), assignment: Some([(0, vec![b0])].into()), ..Default::default() };
     a.create_topics(&[topic], false).await.unwrap()[&name].as_ref().unwrap();
     let tp = TopicPartition::new(name.clone(), 0);
-    eventually("the partition has its leader", || async {
+    eventually_within_60("the partition has its leader", || async {
         let d = a.describe_topics(&[name.as_str()]).await.unwrap();
         d[&name].as_ref().ok().filter(|t| t.partitions[0].leader == Some(b0)).map(|_| ())
     })
@@ -62,7 +55,7 @@ async fn reassignment_moves_replicas_and_preferred_election_moves_leadership() {
         matches!(&r[&missing], Err(Error::Item { code: ErrorCode::UnknownTopicOrPartition, item, .. }) if item.contains(&missing.topic)),
         "{r:?}"
     );
-    eventually("the partition moved to the new replicas", || async {
+    eventually_within_60("the partition moved to the new replicas", || async {
         let p = partition(&a, &tp).await;
         let done = a.list_partition_reassignments(Some(std::slice::from_ref(&tp))).await.unwrap().is_empty();
         (done && p.replicas == [b1, b2] && p.isr.len() == 2 && p.leader == Some(b1)).then_some(())
@@ -86,7 +79,7 @@ async fn reassignment_moves_replicas_and_preferred_election_moves_leadership() {
     assert!(dirs[&9999].is_err());
     let holds = |b: i32| dirs[&b].as_ref().unwrap().values().any(|d| d.replicas.contains_key(&tp));
     assert!(holds(b1) && holds(b2), "{dirs:?}");
-    eventually("the old replica is removed from its broker", || async {
+    eventually_within_60("the old replica is removed from its broker", || async {
         let d = a.describe_log_dirs(&[b0]).await.unwrap();
         (!d[&b0].as_ref().unwrap().values().any(|d| d.replicas.contains_key(&tp))).then_some(())
     })
@@ -95,14 +88,14 @@ async fn reassignment_moves_replicas_and_preferred_election_moves_leadership() {
     // same replicas, new order: b1 still leads, but b2 is now preferred
     let reorder: BTreeMap<_, _> = [(tp.clone(), Some(vec![b2, b1]))].into();
     assert!(a.alter_partition_reassignments(&reorder).await.unwrap()[&tp].is_ok());
-    eventually("the new order is in place", || async {
+    eventually_within_60("the new order is in place", || async {
         let p = partition(&a, &tp).await;
         (p.replicas == [b2, b1] && p.leader == Some(b1)).then_some(())
     })
     .await;
     let e = a.elect_leaders(ElectionType::Preferred, Some(std::slice::from_ref(&tp))).await.unwrap();
     assert!(e[&tp].is_ok(), "{e:?}");
-    eventually("the preferred replica leads", || async {
+    eventually_within_60("the preferred replica leads", || async {
         (partition(&a, &tp).await.leader == Some(b2)).then_some(())
     })
     .await;
@@ -128,14 +121,14 @@ async fn features_and_the_log_dir_of_a_replica() {
     }
     let name = unique_topic("it-admin-logdirs");
     a.create_topics(&[NewTopic::new(name.clone(), 2, 1)], false).await.unwrap()[&name].as_ref().unwrap();
-    let id = eventually("the partition has a leader", || async {
+    let id = eventually_within_60("the partition has a leader", || async {
         let d = a.describe_topics(&[name.as_str()]).await.unwrap();
         d[&name].as_ref().ok().and_then(|t| t.partitions.get(1).and_then(|p| p.leader))
     })
     .await;
     let producer = Producer::from_pairs([("bootstrap.servers", t.bootstrap())]).unwrap();
     producer.send(ProducerRecord::new(name.clone()).partition(1).value("x".repeat(1000))).await.unwrap();
-    let size = eventually("the replica's size is reported", || async {
+    let size = eventually_within_60("the replica's size is reported", || async {
         let d = a.describe_log_dirs(&[id]).await.unwrap();
         let dirs = d[&id].as_ref().unwrap();
         assert!(dirs.values().all(|d| d.error.is_none()), "{dirs:?}");

@@ -2,10 +2,8 @@
 //! with raw InitProducerId / AddPartitionsToTxn / Produce is listed, described at its
 //! coordinator, seen in the partition's producers, and aborted with `abort_transaction`.
 
-use std::time::Duration;
-
 use bytes::BytesMut;
-use integration_tests::{target, unique_topic};
+use integration_tests::{eventually, target, unique_topic};
 use kafka_admin::*;
 use kafka_client::conn::RequestOptions;
 use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, NetworkClient, Purpose};
@@ -16,22 +14,6 @@ use kafka_protocol::generated::{
 };
 use kafka_protocol::records::{Compression, RecordBatchBuilder};
 use kafka_protocol::{ApiKey, ErrorCode};
-
-/// Retries `f` until it yields `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Opens a transaction for `txn_id` that writes 3 records to `tp` and is never ended; returns
 /// (producer id, epoch).

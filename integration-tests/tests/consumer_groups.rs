@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
-use integration_tests::{target, unique_topic};
+use integration_tests::{eventually, target, unique_topic};
 use kafka_admin::{AdminClient, NewTopic};
 use kafka_client::conn::RequestOptions;
 use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
@@ -32,22 +32,6 @@ use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-
-/// Retries `f` until it yields `Some`, for up to 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// A fresh topic with `partitions` partitions whose leaders are known.
 async fn topic(bootstrap: &str, prefix: &str, partitions: i32) -> String {
