@@ -4,7 +4,7 @@
 //! `default.api.timeout.ms`. The operations live in one file per family (`topics.rs`,
 //! `groups.rs`, …), each adding an `impl AdminClient` block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -14,7 +14,6 @@ use kafka_protocol::{ApiKey, ErrorCode, Request};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::types::TopicPartition;
 
 /// The Kafka admin client (Java's `Admin`). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -179,36 +178,6 @@ impl AdminClient {
             }
         })
         .await
-    }
-
-    /// Groups `items` by the leader of their partition (fresh metadata), failing the items
-    /// whose topic or leader is unknown into `out`.
-    pub(crate) async fn by_leader<T: Clone>(
-        &self,
-        items: &BTreeMap<TopicPartition, T>,
-        api: &'static str,
-        out: &mut BTreeMap<TopicPartition, Result<T>>,
-    ) -> Result<HashMap<i32, Vec<(TopicPartition, T)>>> {
-        self.metadata.add_topics(items.keys().map(|tp| tp.topic.clone()));
-        let snap = self.metadata.refresh(self.timeout).await?;
-        let mut groups: HashMap<i32, Vec<(TopicPartition, T)>> = HashMap::new();
-        for (tp, v) in items {
-            match snap.partition(&tp.topic, tp.partition).and_then(|p| p.leader) {
-                Some(l) => groups.entry(l).or_default().push((tp.clone(), v.clone())),
-                None => {
-                    let code = snap
-                        .topic(&tp.topic)
-                        .map(|t| t.error)
-                        .filter(|c| !c.is_ok())
-                        .unwrap_or(ErrorCode::UnknownTopicOrPartition);
-                    out.insert(
-                        tp.clone(),
-                        Err(Error::Item { api, item: tp.to_string(), code, message: None }),
-                    );
-                }
-            }
-        }
-        Ok(groups)
     }
 
     /// Whether the cluster serves `api` (from the negotiated versions of any broker).

@@ -123,40 +123,38 @@ impl AdminClient {
         changes: &BTreeMap<ConfigResource, Vec<AlterConfigOp>>,
         validate_only: bool,
     ) -> Result<BTreeMap<ConfigResource, Result<()>>> {
-        let calls = split(changes.keys()).into_iter().map(|(node, rs)| async move {
-            let resp = self
-                .to_node_or_any("IncrementalAlterConfigs", node, |_| IncrementalAlterConfigsRequest {
-                    resources: rs
-                        .iter()
-                        .map(|r| AlterConfigsResource {
-                            resource_type: r.kind.wire(),
-                            resource_name: r.name.clone(),
-                            configs: changes[r]
-                                .iter()
-                                .map(|op| AlterableConfig {
-                                    name: op.name.clone(),
-                                    config_operation: op.op as i8,
-                                    value: op.value.clone(),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    validate_only,
-                    ..Default::default()
-                })
-                .await
-                .map(|r| {
-                    r.responses
-                        .into_iter()
-                        .map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message))
-                        .collect::<Vec<_>>()
-                });
-            (rs, resp)
-        });
-        let results = join_all(calls).await;
-        Ok(alter_results("IncrementalAlterConfigs", results, changes.keys()))
+        self.alter_by_node(
+            "IncrementalAlterConfigs",
+            changes.keys(),
+            |rs| IncrementalAlterConfigsRequest {
+                resources: rs
+                    .iter()
+                    .map(|r| AlterConfigsResource {
+                        resource_type: r.kind.wire(),
+                        resource_name: r.name.clone(),
+                        configs: changes[r]
+                            .iter()
+                            .map(|op| AlterableConfig {
+                                name: op.name.clone(),
+                                config_operation: op.op as i8,
+                                value: op.value.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                validate_only,
+                ..Default::default()
+            },
+            |r| {
+                r.responses
+                    .into_iter()
+                    .map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message))
+                    .collect()
+            },
+        )
+        .await
     }
 
     /// Replaces resources' whole config sets (Java's deprecated `alterConfigs`, AlterConfigs
@@ -166,39 +164,55 @@ impl AdminClient {
         configs: &BTreeMap<ConfigResource, BTreeMap<String, String>>,
         validate_only: bool,
     ) -> Result<BTreeMap<ConfigResource, Result<()>>> {
-        let calls = split(configs.keys()).into_iter().map(|(node, rs)| async move {
-            let resp = self
-                .to_node_or_any("AlterConfigs", node, |_| AlterConfigsRequest {
-                    resources: rs
-                        .iter()
-                        .map(|r| alter_configs_request::AlterConfigsResource {
-                            resource_type: r.kind.wire(),
-                            resource_name: r.name.clone(),
-                            configs: configs[r]
-                                .iter()
-                                .map(|(k, v)| alter_configs_request::AlterableConfig {
-                                    name: k.clone(),
-                                    value: Some(v.clone()),
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    validate_only,
-                    ..Default::default()
-                })
-                .await
-                .map(|r| {
-                    r.responses
-                        .into_iter()
-                        .map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message))
-                        .collect::<Vec<_>>()
-                });
+        self.alter_by_node(
+            "AlterConfigs",
+            configs.keys(),
+            |rs| AlterConfigsRequest {
+                resources: rs
+                    .iter()
+                    .map(|r| alter_configs_request::AlterConfigsResource {
+                        resource_type: r.kind.wire(),
+                        resource_name: r.name.clone(),
+                        configs: configs[r]
+                            .iter()
+                            .map(|(k, v)| alter_configs_request::AlterableConfig {
+                                name: k.clone(),
+                                value: Some(v.clone()),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                validate_only,
+                ..Default::default()
+            },
+            |r| {
+                r.responses
+                    .into_iter()
+                    .map(|r| (r.resource_type, r.resource_name, r.error_code, r.error_message))
+                    .collect()
+            },
+        )
+        .await
+    }
+
+    /// An alter call: one request per node the resources must reach (built by `build` from
+    /// that node's resources), one result per resource from `answer`'s rows.
+    async fn alter_by_node<'a, R: Request>(
+        &self,
+        api: &'static str,
+        asked: impl IntoIterator<Item = &'a ConfigResource> + Clone,
+        build: impl Fn(&[ConfigResource]) -> R,
+        answer: impl Fn(R::Response) -> Vec<(i8, String, i16, Option<String>)>,
+    ) -> Result<BTreeMap<ConfigResource, Result<()>>> {
+        let (build, answer) = (&build, &answer);
+        let calls = split(asked.clone()).into_iter().map(|(node, rs)| async move {
+            let resp = self.to_node_or_any(api, node, |_| build(&rs)).await.map(answer);
             (rs, resp)
         });
         let results = join_all(calls).await;
-        Ok(alter_results("AlterConfigs", results, configs.keys()))
+        Ok(alter_results(api, results, asked))
     }
 }
 

@@ -16,6 +16,7 @@ use kafka_protocol::generated::{
 use crate::AdminClient;
 use crate::admin::fill_missing;
 use crate::error::{Error, Result};
+use crate::leaders::partition_ids_by_topic;
 use crate::types::TopicPartition;
 
 /// A committed offset (Java's `OffsetAndMetadata`).
@@ -39,13 +40,27 @@ impl OffsetAndMetadata {
 /// (topic, partition, offset, leader epoch, metadata, error code) from either OffsetFetch layout.
 type FetchedRow = (String, i32, i64, i32, Option<String>, i16);
 
-/// Partitions grouped by topic, in order.
-fn by_topic<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<String, Vec<i32>> {
-    let mut m: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for tp in tps {
-        m.entry(tp.topic.clone()).or_default().push(tp.partition);
-    }
-    m
+/// The [`FetchedRow`]s of an OffsetFetch response's topics (per group in v8+, top level before:
+/// two generated types with the same fields).
+macro_rules! fetched_rows {
+    ($topics:expr) => {
+        $topics
+            .into_iter()
+            .flat_map(|t| {
+                t.partitions.into_iter().map(move |p| {
+                    let row: FetchedRow = (
+                        t.name.clone(),
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.metadata,
+                        p.error_code,
+                    );
+                    row
+                })
+            })
+            .collect()
+    };
 }
 
 impl AdminClient {
@@ -57,7 +72,7 @@ impl AdminClient {
         group: &str,
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, Result<Option<OffsetAndMetadata>>>> {
-        let topics = partitions.map(|ps| by_topic(ps.iter()));
+        let topics = partitions.map(|ps| partition_ids_by_topic(ps.iter()));
         let resp = self
             .to_coordinator(
                 "OffsetFetch",
@@ -104,42 +119,8 @@ impl AdminClient {
             .await?;
         // v8+ answers per group; older versions at the top level
         let (code, rows): (i16, Vec<FetchedRow>) = match resp.groups.into_iter().next() {
-            Some(g) => (
-                g.error_code,
-                g.topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            (
-                                t.name.clone(),
-                                p.partition_index,
-                                p.committed_offset,
-                                p.committed_leader_epoch,
-                                p.metadata,
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect(),
-            ),
-            None => (
-                resp.error_code,
-                resp.topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            (
-                                t.name.clone(),
-                                p.partition_index,
-                                p.committed_offset,
-                                p.committed_leader_epoch,
-                                p.metadata,
-                                p.error_code,
-                            )
-                        })
-                    })
-                    .collect(),
-            ),
+            Some(g) => (g.error_code, fetched_rows!(g.topics)),
+            None => (resp.error_code, fetched_rows!(resp.topics)),
         };
         if let Some(e) = Error::item("OffsetFetch", format!("group {group}"), code, None) {
             return Err(e);
@@ -174,7 +155,7 @@ impl AdminClient {
         group: &str,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let topics = by_topic(offsets.keys());
+        let topics = partition_ids_by_topic(offsets.keys());
         let resp = self
             .to_coordinator(
                 "OffsetCommit",
@@ -252,7 +233,7 @@ impl AdminClient {
         group: &str,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let topics = by_topic(partitions);
+        let topics = partition_ids_by_topic(partitions);
         let resp = self
             .to_coordinator(
                 "OffsetDelete",

@@ -33,6 +33,7 @@ mod configs;
 mod error;
 mod group_offsets;
 mod groups;
+mod leaders;
 mod quotas;
 mod reassignments;
 mod records;

@@ -13,6 +13,7 @@ use kafka_protocol::generated::{
 use crate::AdminClient;
 use crate::admin::fill_missing;
 use crate::error::{Error, Result};
+use crate::leaders::partition_ids_by_topic;
 use crate::types::TopicPartition;
 
 /// Which leader `elect_leaders` elects (Java's `ElectionType`).
@@ -35,15 +36,6 @@ pub struct PartitionReassignment {
     pub removing_replicas: Vec<i32>,
 }
 
-/// Partitions grouped by topic.
-fn by_topic<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> BTreeMap<String, Vec<i32>> {
-    let mut m: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for tp in tps {
-        m.entry(tp.topic.clone()).or_default().push(tp.partition);
-    }
-    m
-}
-
 impl AdminClient {
     /// Elects leaders for `partitions` (`None`: every partition whose preferred leader is not
     /// leading). One result per partition; `ELECTION_NOT_NEEDED` when the leader already is
@@ -54,7 +46,7 @@ impl AdminClient {
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
         let timeout_ms = self.timeout_ms();
-        let topics = partitions.map(by_topic);
+        let topics = partitions.map(partition_ids_by_topic);
         let resp = self
             .to_any("ElectLeaders", |_| ElectLeadersRequest {
                 election_type: match election {
@@ -97,7 +89,7 @@ impl AdminClient {
         targets: &BTreeMap<TopicPartition, Option<Vec<i32>>>,
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
         let timeout_ms = self.timeout_ms();
-        let topics = by_topic(targets.keys());
+        let topics = partition_ids_by_topic(targets.keys());
         let resp = self
             .to_any("AlterPartitionReassignments", |_| AlterPartitionReassignmentsRequest {
                 timeout_ms,
@@ -146,7 +138,7 @@ impl AdminClient {
         partitions: Option<&[TopicPartition]>,
     ) -> Result<BTreeMap<TopicPartition, PartitionReassignment>> {
         let timeout_ms = self.timeout_ms();
-        let topics = partitions.map(by_topic);
+        let topics = partitions.map(partition_ids_by_topic);
         let resp = self
             .to_any("ListPartitionReassignments", |_| ListPartitionReassignmentsRequest {
                 timeout_ms,

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use kafka_client::conn::sasl::ScramHash;
 use kafka_protocol::generated::{
     AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
     alter_user_scram_credentials_request::{ScramCredentialDeletion, ScramCredentialUpsertion},
     describe_user_scram_credentials_request::UserName,
 };
-use sha2::{Sha256, Sha512};
 
 use crate::AdminClient;
 use crate::error::{Error, Result};
@@ -84,27 +84,20 @@ impl UserScramCredentialAlteration {
     }
 }
 
-/// RFC 5802's `Hi(password, salt, iterations)`: PBKDF2 with the mechanism's HMAC, one hash
-/// length of output.
+/// RFC 5802's `Hi(password, salt, iterations)` with the mechanism's hash (the client's SCRAM
+/// implementation computes it).
 pub(crate) fn salted_password(
     mechanism: ScramMechanism,
     password: &[u8],
     salt: &[u8],
     iterations: u32,
 ) -> Result<Vec<u8>> {
-    match mechanism {
-        ScramMechanism::ScramSha256 => {
-            let mut out = vec![0; 32];
-            pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
-            Ok(out)
-        }
-        ScramMechanism::ScramSha512 => {
-            let mut out = vec![0; 64];
-            pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out);
-            Ok(out)
-        }
-        ScramMechanism::Other(v) => Err(Error::Invalid(format!("unknown SCRAM mechanism {v}"))),
-    }
+    let hash = match mechanism {
+        ScramMechanism::ScramSha256 => ScramHash::Sha256,
+        ScramMechanism::ScramSha512 => ScramHash::Sha512,
+        ScramMechanism::Other(v) => return Err(Error::Invalid(format!("unknown SCRAM mechanism {v}"))),
+    };
+    Ok(hash.salted_password(password, salt, iterations))
 }
 
 impl AdminClient {

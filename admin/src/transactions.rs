@@ -10,12 +10,13 @@ use kafka_protocol::ErrorCode;
 use kafka_protocol::generated::{
     DescribeProducersRequest, DescribeTransactionsRequest, ListTransactionsRequest, WriteTxnMarkersRequest,
     describe_producers_request::TopicRequest,
+    describe_producers_response::ProducerState as ProducerStateWire,
     write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic},
 };
 
 use crate::AdminClient;
-use crate::admin::fill_missing;
 use crate::error::{Error, Result};
+use crate::leaders::partition_ids_by_topic;
 use crate::types::TopicPartition;
 
 /// An active producer of a partition (Java's `ProducerState`).
@@ -90,6 +91,17 @@ pub struct AbortTransactionSpec {
     pub coordinator_epoch: i32,
 }
 
+fn producer_state(s: ProducerStateWire) -> ProducerState {
+    ProducerState {
+        producer_id: s.producer_id,
+        producer_epoch: s.producer_epoch,
+        last_sequence: s.last_sequence,
+        last_timestamp: s.last_timestamp,
+        coordinator_epoch: Some(s.coordinator_epoch).filter(|e| *e >= 0),
+        current_transaction_start_offset: Some(s.current_txn_start_offset).filter(|o| *o >= 0),
+    }
+}
+
 impl AdminClient {
     /// The active producers of each partition, at its leader. One result per partition.
     pub async fn describe_producers(
@@ -97,65 +109,39 @@ impl AdminClient {
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Result<Vec<ProducerState>>>> {
         let asked: BTreeMap<TopicPartition, ()> = partitions.iter().map(|tp| (tp.clone(), ())).collect();
-        let mut failed = BTreeMap::new();
-        let leaders = self.by_leader(&asked, "DescribeProducers", &mut failed).await?;
-        let calls = leaders.into_iter().map(|(leader, items)| async move {
-            let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-            for (tp, _) in &items {
-                topics.entry(tp.topic.clone()).or_default().push(tp.partition);
-            }
-            let resp = self
-                .to_node("DescribeProducers", leader, |_| DescribeProducersRequest {
-                    topics: topics
-                        .iter()
-                        .map(|(t, ps)| TopicRequest {
-                            name: t.clone(),
-                            partition_indexes: ps.clone(),
-                            ..Default::default()
+        self.to_leaders(
+            "DescribeProducers",
+            &asked,
+            |items| DescribeProducersRequest {
+                topics: partition_ids_by_topic(items.iter().map(|(tp, _)| tp))
+                    .into_iter()
+                    .map(|(name, partition_indexes)| TopicRequest {
+                        name,
+                        partition_indexes,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            |r| {
+                r.topics
+                    .into_iter()
+                    .flat_map(|t| {
+                        t.partitions.into_iter().map(move |p| {
+                            let tp = TopicPartition::new(t.name.clone(), p.partition_index);
+                            let item = tp.to_string();
+                            let res =
+                                match Error::item("DescribeProducers", item, p.error_code, p.error_message) {
+                                    Some(e) => Err(e),
+                                    None => Ok(p.active_producers.into_iter().map(producer_state).collect()),
+                                };
+                            (tp, res)
                         })
-                        .collect(),
-                    ..Default::default()
-                })
-                .await;
-            (items, resp)
-        });
-        let mut out: BTreeMap<TopicPartition, Result<Vec<ProducerState>>> =
-            failed.into_iter().map(|(tp, r)| (tp, r.map(|_| Vec::new()))).collect();
-        for (items, resp) in join_all(calls).await {
-            let r = match resp {
-                Ok(r) => r,
-                Err(e) => {
-                    out.extend(items.into_iter().map(|(tp, _)| (tp, Err(e.clone()))));
-                    continue;
-                }
-            };
-            for t in r.topics {
-                for p in t.partitions {
-                    let tp = TopicPartition::new(t.name.clone(), p.partition_index);
-                    let res =
-                        match Error::item("DescribeProducers", tp.to_string(), p.error_code, p.error_message)
-                        {
-                            Some(e) => Err(e),
-                            None => Ok(p
-                                .active_producers
-                                .into_iter()
-                                .map(|s| ProducerState {
-                                    producer_id: s.producer_id,
-                                    producer_epoch: s.producer_epoch,
-                                    last_sequence: s.last_sequence,
-                                    last_timestamp: s.last_timestamp,
-                                    coordinator_epoch: Some(s.coordinator_epoch).filter(|e| *e >= 0),
-                                    current_transaction_start_offset: Some(s.current_txn_start_offset)
-                                        .filter(|o| *o >= 0),
-                                })
-                                .collect()),
-                        };
-                    out.insert(tp, res);
-                }
-            }
-        }
-        fill_missing(&mut out, partitions.iter().cloned(), "DescribeProducers");
-        Ok(out)
+                    })
+                    .collect()
+            },
+        )
+        .await
     }
 
     /// The transactions of every broker's transaction coordinator, filtered. Fails as a whole
@@ -253,17 +239,11 @@ impl AdminClient {
     pub async fn abort_transaction(&self, spec: &AbortTransactionSpec) -> Result<()> {
         let tp = &spec.topic_partition;
         let asked: BTreeMap<TopicPartition, ()> = [(tp.clone(), ())].into();
-        self.retry("WriteTxnMarkers", || async {
-            let mut failed = BTreeMap::new();
-            let leaders = self.by_leader(&asked, "WriteTxnMarkers", &mut failed).await?;
-            if let Some((_, Err(e))) = failed.into_iter().next() {
-                return Err(e);
-            }
-            let Some(leader) = leaders.into_keys().next() else {
-                return Err(Error::Invalid(format!("WriteTxnMarkers {tp}: no leader")));
-            };
-            let r = self
-                .send_to(leader, |_| WriteTxnMarkersRequest {
+        let mut out = self
+            .to_leaders(
+                "WriteTxnMarkers",
+                &asked,
+                |_| WriteTxnMarkersRequest {
                     markers: vec![WritableTxnMarker {
                         producer_id: spec.producer_id,
                         producer_epoch: spec.producer_epoch,
@@ -277,27 +257,34 @@ impl AdminClient {
                         ..Default::default()
                     }],
                     ..Default::default()
-                })
-                .await?;
-            let unexpected = || Error::Invalid(format!("WriteTxnMarkers {tp}: unexpected answer {r:?}"));
-            let [m] = r.markers.as_slice() else { return Err(unexpected()) };
-            let [t] = m.topics.as_slice() else { return Err(unexpected()) };
-            let [p] = t.partitions.as_slice() else { return Err(unexpected()) };
-            if m.producer_id != spec.producer_id || t.name != tp.topic || p.partition_index != tp.partition {
-                return Err(unexpected());
-            }
-            let code = ErrorCode::from(p.error_code);
-            let message = match code {
-                ErrorCode::InvalidProducerEpoch => {
-                    Some("the producer epoch is not the partition's".to_owned())
-                }
-                ErrorCode::TransactionCoordinatorFenced => {
-                    Some(format!("coordinator epoch {} has been fenced", spec.coordinator_epoch))
-                }
-                _ => None,
-            };
-            Error::item("WriteTxnMarkers", tp.to_string(), p.error_code, message).map_or(Ok(()), Err)
-        })
-        .await
+                },
+                |r| {
+                    let markers = r.markers.into_iter().filter(|m| m.producer_id == spec.producer_id);
+                    let partitions = markers.flat_map(|m| m.topics).flat_map(|t| {
+                        t.partitions.into_iter().map(move |p| {
+                            (TopicPartition::new(t.name.clone(), p.partition_index), p.error_code)
+                        })
+                    });
+                    partitions
+                        .map(|(tp, code)| {
+                            let message = match ErrorCode::from(code) {
+                                ErrorCode::InvalidProducerEpoch => {
+                                    Some("the producer epoch is not the partition's".to_owned())
+                                }
+                                ErrorCode::TransactionCoordinatorFenced => Some(format!(
+                                    "coordinator epoch {} has been fenced",
+                                    spec.coordinator_epoch
+                                )),
+                                _ => None,
+                            };
+                            let res = Error::item("WriteTxnMarkers", tp.to_string(), code, message)
+                                .map_or(Ok(()), Err);
+                            (tp, res)
+                        })
+                        .collect()
+                },
+            )
+            .await?;
+        out.remove(tp).unwrap_or_else(|| Err(Error::Invalid(format!("WriteTxnMarkers {tp}: no answer"))))
     }
 }

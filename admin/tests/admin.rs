@@ -134,7 +134,7 @@ async fn cluster_offsets_and_delete_records() {
 }
 
 #[tokio::test]
-async fn list_offsets_retries_partitions_whose_leader_moved() {
+async fn leader_routed_calls_retry_partitions_whose_leader_moved() {
     use kafka_protocol::ApiKey;
     use kafka_test_broker::{Fault, FaultAction};
     let c = TestCluster::builder().brokers(3).topic("moving", 2, 3).start().await.unwrap();
@@ -157,5 +157,17 @@ async fn list_offsets_retries_partitions_whose_leader_moved() {
     assert!(
         got.values().any(|r| matches!(r, Err(Error::Item { code: ErrorCode::TopicAuthorizationFailed, .. })))
     );
+    // DeleteRecords and DescribeProducers go the same way
+    c.inject(Fault::new(ApiKey::DeleteRecords, 2, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
+    let before: BTreeMap<_, _> = tps.iter().map(|tp| (tp.clone(), 2)).collect();
+    let got = a.delete_records(&before).await.unwrap();
+    for tp in &tps {
+        assert_eq!(*got[tp].as_ref().unwrap(), 2, "{tp}");
+    }
+    c.inject(Fault::new(ApiKey::DescribeProducers, 2, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
+    let got = a.describe_producers(&tps).await.unwrap();
+    for tp in &tps {
+        assert_eq!(got[tp].as_ref().unwrap().len(), 1, "{tp}: the idempotent producer");
+    }
     c.shutdown();
 }

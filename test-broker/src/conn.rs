@@ -189,7 +189,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let ctx = Ctx { shared: &shared, broker, version, header: &header };
         let mut close_after = false;
         let response = match (forced_error, request, sasl.as_mut()) {
-            (Some(code), request, _) => handlers::error_response(&ctx, &request, code),
+            (Some(code), request, _) => match handlers::error_response(&ctx, &request, code) {
+                Some(r) => Some(r),
+                // an API without an error builder: the connection closes (as logged) rather
+                // than leaving the client waiting for its request timeout
+                None => return,
+            },
             (None, RequestKind::SaslHandshake(r), Some(session)) => {
                 let (resp, close) = session.handshake(version, &r);
                 close_after = close;

@@ -152,6 +152,7 @@ pub(crate) fn error_response(ctx: &Ctx<'_>, request: &RequestKind, code: ErrorCo
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::error_response(r, c)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::error_response(ctx, r, c)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create_error_response(r, c)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(topics::delete_records_error(r, c)),
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(coordinator::error_response(ctx, r, c))
         }

@@ -267,3 +267,26 @@ pub(crate) fn delete_records(ctx: &Ctx<'_>, req: DeleteRecordsRequest) -> Delete
         .collect();
     DeleteRecordsResponse { topics, ..Default::default() }
 }
+
+/// A forced DeleteRecords answer: `code` for every partition asked about.
+pub(crate) fn delete_records_error(req: &DeleteRecordsRequest, code: i16) -> DeleteRecordsResponse {
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| DeleteRecordsTopicResult {
+            name: t.name.clone(),
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| DeleteRecordsPartitionResult {
+                    partition_index: p.partition_index,
+                    low_watermark: -1,
+                    error_code: code,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    DeleteRecordsResponse { topics, ..Default::default() }
+}

@@ -25,12 +25,9 @@ use kafka_protocol::{
 use tokio::time::Instant;
 
 pub use oauthbearer::{OAuthBearerToken, OAuthBearerTokenProvider, UnsecuredJws};
+pub use scram::ScramHash;
 
-use self::{
-    oauthbearer::OAuthBearerClient,
-    plain::PlainClient,
-    scram::{ScramClient, ScramHash},
-};
+use self::{oauthbearer::OAuthBearerClient, plain::PlainClient, scram::ScramClient};
 use super::{Authenticator, BoxFuture, Connection, RequestOptions};
 use crate::{
     config::{SaslCredentials, SaslMechanism, SaslSettings, Secret},

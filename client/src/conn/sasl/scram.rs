@@ -20,7 +20,7 @@ pub(crate) const MAX_ITERATIONS: u32 = 16384;
 
 /// The hash of a SCRAM mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ScramHash {
+pub enum ScramHash {
     /// SCRAM-SHA-256.
     Sha256,
     /// SCRAM-SHA-512.
@@ -55,8 +55,9 @@ impl ScramHash {
         }
     }
 
-    /// `Hi(password, salt, i)`: PBKDF2 with this HMAC.
-    fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// RFC 5802's `Hi(password, salt, i)`, the salted password: PBKDF2 with this HMAC, one
+    /// hash length of output (also what the admin client sends in a SCRAM upsertion).
+    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             ScramHash::Sha256 => {
                 let mut out = [0u8; 32];
@@ -159,7 +160,7 @@ impl ScramClient {
             ));
         }
         let h = self.hash;
-        let salted = h.hi(self.password.as_bytes(), &salt, iterations);
+        let salted = h.salted_password(self.password.as_bytes(), &salt, iterations);
         let client_key = h.hmac(&salted, b"Client Key");
         let stored_key = h.hash(&client_key);
         let without_proof = format!("c={},r={nonce}", B64.encode(b"n,,"));
