@@ -425,6 +425,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn least_loaded_node_prefers_connected_then_dialable_and_rotates_ties() {
+        let t = MemTransport::new(serve);
+        t.refuse.lock().unwrap().push("c:3".into());
+        let pool =
+            NetworkClient::with_stages(config(&["a:1", "b:2", "c:3"]), Arc::new(t.clone()), Arc::new(NoAuth));
+        // c is in reconnect backoff after a refused connect: never picked while others may be
+        assert!(pool.connection(-3, Purpose::Admin).await.is_err());
+        let picks: Vec<i32> = (0..6).map(|_| pool.least_loaded_node().unwrap()).collect();
+        assert!(!picks.contains(&-3), "{picks:?}");
+        // equally idle, never-connected nodes take turns instead of one always winning
+        assert!(picks.contains(&-1) && picks.contains(&-2), "{picks:?}");
+        // a connected node beats one that would have to be dialled
+        pool.connection(-2, Purpose::Admin).await.unwrap();
+        for _ in 0..6 {
+            assert_eq!(pool.least_loaded_node(), Some(-2));
+        }
+        // with every node in backoff, the one whose backoff ends first
+        t.refuse.lock().unwrap().extend(["a:1".to_owned(), "b:2".to_owned()]);
+        pool.connection(-2, Purpose::Admin).await.unwrap().close();
+        assert!(pool.connection(-2, Purpose::Admin).await.is_err());
+        assert!(pool.connection(-1, Purpose::Admin).await.is_err());
+        assert!(pool.connection(-1, Purpose::Admin).await.is_err());
+        let soonest = [-1, -2, -3].into_iter().min_by_key(|n| pool.connection_delay(*n)).unwrap();
+        assert_eq!(pool.least_loaded_node(), Some(soonest));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn concurrent_callers_share_one_connect() {
         let t = MemTransport::new(serve);
         let pool = NetworkClient::with_stages(config(&["a:1"]), Arc::new(t.clone()), Arc::new(NoAuth));
