@@ -20,7 +20,7 @@ use kafka_protocol::{
 use tokio::time::Instant;
 
 use crate::{
-    conn::RequestOptions,
+    conn::{Connection, RequestOptions},
     error::{BrokerRef, Error, Result},
     pool::{NetworkClient, Purpose},
 };
@@ -115,6 +115,24 @@ impl CoordinatorLookup {
     pub async fn find(&self, ty: CoordinatorType, key: &str) -> Result<Coordinator> {
         let mut all = self.find_many(ty, &[key]).await;
         all.remove(key).unwrap_or(Err(Error::Closed))
+    }
+
+    /// A connection to the coordinator of `key` for `purpose`. A coordinator the node list no
+    /// longer has (a metadata update replaced it) is added back before the second attempt; a
+    /// failed connect forgets the coordinator, so the next call looks it up again.
+    pub async fn connect(&self, ty: CoordinatorType, key: &str, purpose: Purpose) -> Result<Connection> {
+        let c = self.find(ty, key).await?;
+        let conn = match self.client.connection(c.node_id, purpose).await {
+            Ok(conn) => Ok(conn),
+            Err(_) => {
+                self.client.add_node(c.broker_ref());
+                self.client.connection(c.node_id, purpose).await
+            }
+        };
+        if conn.is_err() {
+            self.invalidate(ty, key);
+        }
+        conn
     }
 
     /// The coordinators for many keys, batched when the broker allows; each key gets its own

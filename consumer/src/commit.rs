@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use kafka_client::conn::RequestOptions;
-use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, Purpose};
+use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Purpose};
 use kafka_protocol::generated::{
     OffsetCommitRequest,
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
@@ -98,7 +98,6 @@ pub(crate) struct CommitJob {
 #[derive(Clone)]
 pub(crate) struct CommitContext {
     pub(crate) group_id: String,
-    pub(crate) metadata: Metadata,
     pub(crate) coordinators: CoordinatorLookup,
     pub(crate) client: ClientConfig,
     pub(crate) stats: Arc<Mutex<CommitStats>>,
@@ -185,7 +184,7 @@ async fn send_commit(ctx: &CommitContext, job: &CommitJob) -> Result<()> {
             .collect(),
         ..Default::default()
     };
-    let resp = to_coordinator(&ctx.metadata, &ctx.coordinators, &ctx.client, &ctx.group_id, |conn| {
+    let resp = to_coordinator(&ctx.coordinators, &ctx.client, &ctx.group_id, |conn| {
         let v = conn.version(ApiKey::OffsetCommit).unwrap_or(8).min(8);
         let mut req = req.clone();
         if v < 7 {
@@ -247,7 +246,6 @@ impl CoordinatorReply for kafka_protocol::generated::OffsetFetchResponse {
 /// errors (in the response's top-level or first partition error) within
 /// `default.api.timeout.ms`.
 pub(crate) async fn to_coordinator<R, F, Fut>(
-    metadata: &Metadata,
     coordinators: &CoordinatorLookup,
     client: &ClientConfig,
     group: &str,
@@ -263,14 +261,7 @@ where
     let mut attempt = 0;
     loop {
         let outcome = async {
-            let c = coordinators.find(CoordinatorType::Group, group).await?;
-            let conn = match metadata.client().connection(c.node_id, Purpose::Group).await {
-                Ok(conn) => conn,
-                Err(_) => {
-                    metadata.client().add_node(c.broker_ref());
-                    metadata.client().connection(c.node_id, Purpose::Group).await?
-                }
-            };
+            let conn = coordinators.connect(CoordinatorType::Group, group, Purpose::Group).await?;
             f(conn).await
         }
         .await;

@@ -396,12 +396,10 @@ impl Consumer {
 
     /// The commit task, started on first use.
     fn committer(&mut self, group_id: String) -> &Committer {
-        let (metadata, coordinators, client) =
-            (self.metadata.clone(), self.coordinators.clone(), self.cfg.client.clone());
+        let (coordinators, client) = (self.coordinators.clone(), self.cfg.client.clone());
         let stats = self.commit_stats.clone();
-        self.committer.get_or_insert_with(|| {
-            Committer::spawn(CommitContext { group_id, metadata, coordinators, client, stats })
-        })
+        self.committer
+            .get_or_insert_with(|| Committer::spawn(CommitContext { group_id, coordinators, client, stats }))
     }
 
     /// Waits until every commit submitted so far was answered.
@@ -440,7 +438,7 @@ impl Consumer {
             require_stable: true,
             ..Default::default()
         };
-        let resp = to_coordinator(&self.metadata, &self.coordinators, &self.cfg.client, &group, |conn| {
+        let resp = to_coordinator(&self.coordinators, &self.cfg.client, &group, |conn| {
             let v = conn.version(ApiKey::OffsetFetch).unwrap_or(7).min(7);
             let req = req.clone();
             async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }

@@ -78,15 +78,7 @@ impl GroupContext {
 
     /// A connection to the group coordinator.
     pub async fn coordinator(&self) -> Result<Connection> {
-        let c = self.coordinators.find(CoordinatorType::Group, &self.group_id).await?;
-        let pool = self.metadata.client();
-        match pool.connection(c.node_id, Purpose::Group).await {
-            Ok(conn) => Ok(conn),
-            Err(_) => {
-                pool.add_node(c.broker_ref());
-                Ok(pool.connection(c.node_id, Purpose::Group).await?)
-            }
-        }
+        Ok(self.coordinators.connect(CoordinatorType::Group, &self.group_id, Purpose::Group).await?)
     }
 
     /// Forgets the coordinator when `code` (or a failed send) says it moved.

@@ -109,8 +109,7 @@ pub(crate) async fn coordinator_request<R: Request>(
     cap: Option<i16>,
 ) -> kafka_client::Result<R::Response> {
     let result = async {
-        let c = shared.coordinators.find(ty, key).await?;
-        let conn = shared.metadata.client().connection(c.node_id, Purpose::Admin).await?;
+        let conn = shared.coordinators.connect(ty, key, Purpose::Admin).await?;
         let version = match (cap, conn.version(R::API_KEY)) {
             (Some(cap), Some(v)) => Some(v.min(cap)),
             _ => None,
