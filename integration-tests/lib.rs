@@ -124,3 +124,26 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Creates a topic named after `prefix` (see [`unique_topic`]) with `partitions` partitions and
+/// `replication` replicas, and waits until every partition has a leader in the metadata.
+pub async fn create_topic(bootstrap: &str, prefix: &str, partitions: i32, replication: i16) -> String {
+    use kafka_admin::{AdminClient, NewTopic};
+    let a = AdminClient::from_pairs([("bootstrap.servers", bootstrap)]).unwrap();
+    let name = unique_topic(prefix);
+    let r = a.create_topics(&[NewTopic::new(name.clone(), partitions, replication)], false).await.unwrap();
+    r[&name].as_ref().unwrap_or_else(|e| panic!("creating topic {name}: {e}"));
+    eventually(&format!("topic {name} has a leader for each of its {partitions} partitions"), || async {
+        let d = a.describe_topics(&[name.as_str()]).await.ok()?;
+        d[&name]
+            .as_ref()
+            .ok()
+            .filter(|t| {
+                t.partitions.len() == partitions as usize && t.partitions.iter().all(|p| p.leader.is_some())
+            })
+            .map(|_| ())
+    })
+    .await;
+    a.close();
+    name
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use integration_tests::{eventually, target, unique_topic};
+use integration_tests::{create_topic, eventually, target, unique_topic};
 use kafka_admin::*;
 use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, NetworkClient, Purpose};
 use kafka_consumer::Consumer;
@@ -26,18 +26,6 @@ fn code<T: std::fmt::Debug>(r: &Result<T>) -> ErrorCode {
 }
 
 /// A topic with `partitions` partitions, visible in metadata.
-async fn topic(a: &AdminClient, prefix: &str, partitions: i32) -> String {
-    let name = unique_topic(prefix);
-    let r = a.create_topics(&[NewTopic::new(name.clone(), partitions, 1)], false).await.unwrap();
-    r[&name].as_ref().unwrap();
-    eventually("the topic is described", || async {
-        let d = a.describe_topics(&[name.as_str()]).await.unwrap();
-        d[&name].as_ref().ok().filter(|t| t.partitions.iter().all(|p| p.leader.is_some())).map(|_| ())
-    })
-    .await;
-    name
-}
-
 fn versioned<M: Encodable>(version: i16, m: &M) -> Bytes {
     let mut b = BytesMut::new();
     b.put_i16(version);
@@ -119,7 +107,7 @@ async fn group_offsets_are_listed_altered_and_deleted_as_a_consumer_sees_them() 
     let Some(t) = target(1).await else { return };
     let bootstrap = t.bootstrap();
     let a = AdminClient::from_pairs([("bootstrap.servers", bootstrap.as_str())]).unwrap();
-    let name = topic(&a, "it-admin-groups", 2).await;
+    let name = create_topic(&bootstrap, "it-admin-groups", 2, 1).await;
     let producer = Producer::from_pairs([("bootstrap.servers", bootstrap.as_str())]).unwrap();
     for i in 0..10 {
         producer.send(ProducerRecord::new(name.clone()).partition(0).value(format!("v{i}"))).await.unwrap();
@@ -199,7 +187,7 @@ async fn described_members_have_decoded_assignments_and_can_be_removed() {
     let Some(t) = target(1).await else { return };
     let bootstrap = t.bootstrap();
     let a = AdminClient::from_pairs([("bootstrap.servers", bootstrap.as_str())]).unwrap();
-    let name = topic(&a, "it-admin-members", 3).await;
+    let name = create_topic(&bootstrap, "it-admin-members", 3, 1).await;
     let group = unique_topic("it-admin-member-group");
     join_raw(&bootstrap, &group, "inst-1", "raw-client", &name, &[0, 2]).await;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
-use integration_tests::{eventually, target, unique_topic};
+use integration_tests::{create_topic, eventually, target, unique_topic};
 use kafka_admin::{AdminClient, NewTopic};
 use kafka_client::conn::RequestOptions;
 use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
@@ -35,22 +35,7 @@ use tokio::time::Instant;
 
 /// A fresh topic with `partitions` partitions whose leaders are known.
 async fn topic(bootstrap: &str, prefix: &str, partitions: i32) -> String {
-    let a = AdminClient::from_pairs([("bootstrap.servers", bootstrap)]).unwrap();
-    let name = unique_topic(prefix);
-    let r = a.create_topics(&[NewTopic::new(name.clone(), partitions, 1)], false).await.unwrap();
-    r[&name].as_ref().unwrap();
-    eventually("the topic is described", || async {
-        let d = a.describe_topics(&[name.as_str()]).await.unwrap();
-        d[&name]
-            .as_ref()
-            .ok()
-            .filter(|t| {
-                t.partitions.len() == partitions as usize && t.partitions.iter().all(|p| p.leader.is_some())
-            })
-            .map(|_| ())
-    })
-    .await;
-    name
+    create_topic(bootstrap, prefix, partitions, 1).await
 }
 
 async fn produce(bootstrap: &str, topic: &str, partitions: i32, per_partition: usize, tag: &str) {
