@@ -37,10 +37,21 @@ pub(crate) struct PartitionState {
     /// The next offset `poll` returns (Java's position).
     pub(crate) position: Option<i64>,
     /// The next offset to fetch (ahead of `position` while records are buffered).
-    fetch_position: Option<i64>,
+    pub(crate) fetch_position: Option<i64>,
     paused: bool,
     /// The leader epoch of the last record handed out (committed with the position, KIP-320).
-    position_epoch: Option<i32>,
+    pub(crate) position_epoch: Option<i32>,
+    /// The leader epoch of the last batch fetched, or of a committed offset (Java's
+    /// `FetchPosition.offsetEpoch`): what OffsetForLeaderEpoch validates (KIP-320).
+    pub(crate) fetch_epoch: Option<i32>,
+    /// The partition leader epoch the fetch position is known to be valid under (Java's
+    /// `FetchPosition.currentLeader.epoch`); metadata with a larger one starts a validation.
+    pub(crate) leader_epoch: Option<i32>,
+    /// Java's `AWAIT_VALIDATION`: not fetched until OffsetForLeaderEpoch confirmed the
+    /// position (see `validate.rs`).
+    pub(crate) awaiting_validation: bool,
+    /// No validation request before this instant (backoff after a failed one).
+    pub(crate) validation_retry_at: Option<Instant>,
     /// The high watermark (last stable offset with read_committed) of the latest fetch
     /// response, for `records-lag`.
     end_offset: Option<i64>,
@@ -188,8 +199,11 @@ impl Consumer {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
-        // the epoch of the record before `offset` is unknown (Java's seek does the same)
+        // the epoch of the record before `offset` is unknown (Java's seek does the same), so
+        // the new position is not validated
         st.position_epoch = None;
+        st.fetch_epoch = None;
+        st.awaiting_validation = false;
         self.buffer.retain(|x| x != tp);
         Ok(())
     }
@@ -300,6 +314,7 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
+            self.validate_positions().await?;
             self.send_fetches();
             self.complete_fetches(deadline).await?;
         }
@@ -333,6 +348,7 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
+            self.validate_positions().await?;
             self.send_fetches();
             self.complete_fetches(Instant::now() + self.cfg.fetch_max_wait).await?;
         }
@@ -420,6 +436,19 @@ impl Consumer {
 
     /// The committed offsets of `tps` for `group.id` (`None`: nothing committed).
     pub async fn committed(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        Ok(self
+            .committed_with_epochs(tps)
+            .await?
+            .into_iter()
+            .map(|(tp, c)| (tp, c.map(|(o, _)| o)))
+            .collect())
+    }
+
+    /// The committed offsets of `tps` with the leader epoch committed with them (KIP-320).
+    async fn committed_with_epochs(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<(i64, Option<i32>)>>> {
         let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("committed"))?;
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for tp in tps {
@@ -446,7 +475,7 @@ impl Consumer {
             async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
         })
         .await?;
-        let mut out: BTreeMap<TopicPartition, Option<i64>> =
+        let mut out: BTreeMap<TopicPartition, Option<(i64, Option<i32>)>> =
             tps.iter().map(|tp| (tp.clone(), None)).collect();
         for t in &resp.topics {
             for p in &t.partitions {
@@ -461,7 +490,9 @@ impl Consumer {
                 }
                 out.insert(
                     TopicPartition::new(t.name.clone(), p.partition_index),
-                    Some(p.committed_offset).filter(|o| *o >= 0),
+                    Some(p.committed_offset)
+                        .filter(|o| *o >= 0)
+                        .map(|o| (o, Some(p.committed_leader_epoch).filter(|e| *e >= 0))),
                 );
             }
         }
@@ -514,14 +545,19 @@ impl Consumer {
         }
         let mut need_reset = missing.clone();
         if self.cfg.group_id.is_some() {
-            let committed = self.committed(&missing).await?;
+            let committed = self.committed_with_epochs(&missing).await?;
             need_reset.clear();
             for (tp, c) in committed {
                 match c {
-                    Some(o) => {
+                    Some((o, epoch)) => {
                         let st = self.state_mut(&tp)?;
                         st.position = Some(o);
                         st.fetch_position = Some(o);
+                        // a committed epoch is validated before fetching (KIP-320)
+                        st.position_epoch = epoch;
+                        st.fetch_epoch = epoch;
+                        st.awaiting_validation = epoch.is_some();
+                        st.validation_retry_at = None;
                     }
                     None => need_reset.push(tp),
                 }
@@ -542,6 +578,9 @@ impl Consumer {
             let st = self.state_mut(&tp)?;
             st.position = Some(offset);
             st.fetch_position = Some(offset);
+            st.position_epoch = None;
+            st.fetch_epoch = None;
+            st.awaiting_validation = false;
         }
         Ok(())
     }
@@ -650,10 +689,13 @@ impl Consumer {
     /// later `poll` (and dropped if a seek or a rebalance made them stale).
     pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
+        self.note_leader_epochs(&snap);
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
         let mut by_leader: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
         for (tp, st) in &self.assignment {
-            let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
+            let (Some(pos), false, false) = (st.fetch_position, st.paused, st.awaiting_validation) else {
+                continue;
+            };
             if self.buffer.contains(tp) {
                 continue;
             }
@@ -668,6 +710,7 @@ impl Consumer {
                         fetch_offset: pos,
                         max_bytes: self.cfg.max_partition_fetch_bytes,
                         current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
+                        last_fetched_epoch: st.fetch_epoch.unwrap_or(-1),
                     };
                     by_leader.entry(l).or_default().insert(tp.clone(), data);
                 }
@@ -689,6 +732,7 @@ impl Consumer {
                     fetch_offset: d.fetch_offset,
                     partition_max_bytes: d.max_bytes,
                     current_leader_epoch: d.current_leader_epoch,
+                    last_fetched_epoch: d.last_fetched_epoch,
                     ..Default::default()
                 });
             }
@@ -724,7 +768,19 @@ impl Consumer {
             let handle = tokio::spawn(async move {
                 let start = Instant::now();
                 let opts = RequestOptions { version: None, timeout: Some(timeout) };
-                let r = pool.send_with(leader, Purpose::Fetch, &req, opts).await;
+                let r = match pool.connection(leader, Purpose::Fetch).await {
+                    Ok(conn) => {
+                        let mut req = req;
+                        // LastFetchedEpoch (v12+) is not ignorable: clear it for older brokers
+                        if conn.version(ApiKey::Fetch).unwrap_or(0) < 12 {
+                            for p in req.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                                p.last_fetched_epoch = -1;
+                            }
+                        }
+                        conn.send_with(&req, opts).await
+                    }
+                    Err(e) => Err(e),
+                };
                 (r, start.elapsed())
             });
             self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
@@ -820,6 +876,13 @@ impl Consumer {
                         continue;
                     }
                     match ErrorCode::from(p.error_code) {
+                        ErrorCode::None
+                            if p.diverging_epoch.epoch >= 0 || p.diverging_epoch.end_offset >= 0 =>
+                        {
+                            // KIP-320 through Fetch v12+: the log diverges from our last fetched epoch
+                            let d = &p.diverging_epoch;
+                            self.apply_epoch_end(&tp, pos, d.epoch, d.end_offset)?;
+                        }
                         ErrorCode::None => {
                             let data = p.records.clone().unwrap_or_default();
                             self.metrics.fetched_bytes(now, data.len());
@@ -835,6 +898,7 @@ impl Consumer {
                             self.buffer.push(tp.clone(), parsed.records);
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = Some(parsed.next_position);
+                                st.fetch_epoch = parsed.last_epoch.or(st.fetch_epoch);
                                 let end = if self.cfg.read_committed && p.last_stable_offset >= 0 {
                                     p.last_stable_offset
                                 } else {
@@ -855,6 +919,8 @@ impl Consumer {
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = None;
                                 st.position = None;
+                                st.fetch_epoch = None;
+                                st.position_epoch = None;
                             }
                         }
                         code if code.is_retriable()

@@ -31,6 +31,8 @@
 //! - `consumer.rs`: [`Consumer`]: assignment, positions, the prefetching fetch path
 //!   (`send_fetches` / `complete_fetches` / `apply_fetches`), ListOffsets, commits,
 //!   [`Consumer::metrics`].
+//! - `validate.rs`: KIP-320 truncation detection: positions validated with
+//!   OffsetForLeaderEpoch after a leader epoch change, diverging epochs from Fetch.
 //! - `commit.rs`: the ordered commit task behind `commit_sync` / [`Consumer::commit_async`]
 //!   ([`CommitHandle`]), OffsetCommit with leader epochs (KIP-320), coordinator routing.
 //! - `interceptor.rs`: [`ConsumerInterceptor`] and the chain that contains their errors.
@@ -57,6 +59,7 @@ mod interceptor;
 mod membership;
 mod metrics;
 mod record;
+mod validate;
 
 pub use commit::CommitHandle;
 pub use config::{ConsumerConfig, OffsetReset};

@@ -1,14 +1,15 @@
 //! Fetch (key 1): whole batches from the one holding the fetch offset, bounded by partition and
 //! response max bytes (always at least one batch, KIP-74), by the high watermark
 //! (read_uncommitted) or the last stable offset with the aborted-transactions list
-//! (read_committed); long poll until min bytes or max wait. Sessionless: every response has
+//! (read_committed); a diverging epoch (v12+) when the fetcher's last fetched epoch ends
+//! below its fetch offset here (KIP-320); long poll until min bytes or max wait. Sessionless: every response has
 //! session id 0, which tells clients to send full fetches (a valid Kafka answer).
 
 use std::time::Duration;
 
 use kafka_protocol::ErrorCode;
 use kafka_protocol::generated::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
 };
 use kafka_protocol::generated::{FetchRequest, FetchResponse};
 
@@ -65,7 +66,22 @@ fn once(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize) {
                     pd.high_watermark = hw;
                     pd.last_stable_offset = lso;
                     pd.log_start_offset = p.log.log_start_offset;
-                    if fp.fetch_offset < p.log.log_start_offset || fp.fetch_offset > hw {
+                    // KIP-320 (v12+): a fetcher whose last fetched epoch ends below its fetch
+                    // offset in this log (or is unknown here) is told where the logs diverge
+                    let diverging = (ctx.version >= 12 && fp.last_fetched_epoch >= 0)
+                        .then(|| p.end_offset_for_epoch(fp.last_fetched_epoch))
+                        .filter(|&(e, end)| {
+                            e >= 0 && end >= 0 && (e < fp.last_fetched_epoch || end < fp.fetch_offset)
+                        });
+                    let unknown_epoch = ctx.version >= 12
+                        && fp.last_fetched_epoch >= 0
+                        && p.end_offset_for_epoch(fp.last_fetched_epoch).0 < 0;
+                    if let Some((epoch, end_offset)) = diverging {
+                        pd.diverging_epoch = EpochEndOffset { epoch, end_offset, ..Default::default() };
+                    } else if unknown_epoch
+                        || fp.fetch_offset < p.log.log_start_offset
+                        || fp.fetch_offset > hw
+                    {
                         pd.error_code = ErrorCode::OffsetOutOfRange.code();
                     } else {
                         let limit = if read_committed { lso } else { hw };
@@ -111,8 +127,11 @@ fn once(ctx: &Ctx<'_>, req: &FetchRequest) -> (FetchResponse, usize) {
     (FetchResponse { responses, ..Default::default() }, total)
 }
 
+/// Whether to answer at once: an error or a diverging epoch in any partition (Kafka's rule).
 fn has_error(resp: &FetchResponse) -> bool {
-    resp.responses.iter().any(|t| t.partitions.iter().any(|p| p.error_code != 0))
+    resp.responses
+        .iter()
+        .any(|t| t.partitions.iter().any(|p| p.error_code != 0 || p.diverging_epoch.epoch >= 0))
 }
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: FetchRequest) -> FetchResponse {

@@ -57,6 +57,26 @@ impl Partition {
         self.epoch_starts.push((self.leader_epoch, self.log.log_end_offset));
     }
 
+    /// An unclean leader election: an out-of-sync replica whose log ends at `truncate_to`
+    /// becomes leader (`new_leader`, a replica) and every replica truncates to its log. The
+    /// leader epoch is bumped; epochs that started at or after `truncate_to` are forgotten,
+    /// as the new leader never saw them. Idempotent-producer state is dropped (Kafka rebuilds
+    /// it from the log). Returns the new leader epoch.
+    pub fn unclean_election(&mut self, new_leader: i32, truncate_to: i64) -> Result<i32, String> {
+        if !self.replicas.contains(&new_leader) {
+            return Err(format!("broker {new_leader} is not a replica of partition {}", self.index));
+        }
+        self.log.truncate_to(truncate_to)?;
+        let end = self.log.log_end_offset;
+        self.epoch_starts.retain(|&(_, start)| start < end);
+        self.producers.clear();
+        if !self.isr.contains(&new_leader) {
+            self.isr.push(new_leader);
+        }
+        self.set_leader(new_leader);
+        Ok(self.leader_epoch)
+    }
+
     /// The end offset of `epoch` (OffsetForLeaderEpoch): the start of the next larger epoch,
     /// or the log end offset for the current one. Returns (epoch, end offset).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
