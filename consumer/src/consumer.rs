@@ -52,6 +52,9 @@ pub(crate) struct PartitionState {
     pub(crate) awaiting_validation: bool,
     /// No validation request before this instant (backoff after a failed one).
     pub(crate) validation_retry_at: Option<Instant>,
+    /// KIP-392: the replica a leader told us to fetch from, until when (now +
+    /// metadata.max.age.ms); cleared on any error so the next fetch goes to the leader.
+    preferred_read_replica: Option<(i32, Instant)>,
     /// The high watermark (last stable offset with read_committed) of the latest fetch
     /// response, for `records-lag`.
     end_offset: Option<i64>,
@@ -89,6 +92,7 @@ pub struct Consumer {
 
 /// A Fetch request running as a task.
 pub(crate) struct InFlightFetch {
+    /// The node fetched from: the leader, or a preferred read replica (KIP-392).
     leader: i32,
     /// The partitions and the positions they were fetched from.
     parts: Vec<(TopicPartition, i64)>,
@@ -680,8 +684,23 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Sends a Fetch to every leader that has fetchable partitions and no fetch in flight
-    /// (Java's `Fetcher.sendFetches`). A partition is fetchable when it has a position, is not
+    /// The preferred read replica `tp` fetches from (KIP-392), if any.
+    fn read_replica_of(&self, tp: &TopicPartition) -> Option<i32> {
+        self.assignment.get(tp).and_then(|st| st.preferred_read_replica).map(|(id, _)| id)
+    }
+
+    /// Forgets the preferred read replicas of `parts`: their next fetch goes to the leader.
+    fn clear_read_replicas(&mut self, parts: &[(TopicPartition, i64)]) {
+        for (tp, _) in parts {
+            if let Some(st) = self.assignment.get_mut(tp) {
+                st.preferred_read_replica = None;
+            }
+        }
+    }
+
+    /// Sends a Fetch to every node that has fetchable partitions and no fetch in flight
+    /// (Java's `Fetcher.sendFetches`); a partition's node is its leader, or the preferred
+    /// read replica a leader named (KIP-392, `client.rack`). A partition is fetchable when it has a position, is not
     /// paused, has no records buffered and no fetch out: so memory stays bounded by one
     /// response per leader in flight plus one per partition buffered, and the next fetch is
     /// already on its way while the application processes what `poll` returned. Requests run
@@ -691,8 +710,9 @@ impl Consumer {
         let snap = self.metadata.snapshot();
         self.note_leader_epochs(&snap);
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
-        let mut by_leader: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
-        for (tp, st) in &self.assignment {
+        let now = Instant::now();
+        let mut by_node: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
+        for (tp, st) in self.assignment.iter_mut() {
             let (Some(pos), false, false) = (st.fetch_position, st.paused, st.awaiting_validation) else {
                 continue;
             };
@@ -703,22 +723,32 @@ impl Consumer {
                 self.metadata.request_update();
                 continue;
             };
-            match meta.leader {
-                Some(l) if !busy.contains(&l) => {
-                    let data = PartitionFetch {
-                        topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
-                        fetch_offset: pos,
-                        max_bytes: self.cfg.max_partition_fetch_bytes,
-                        current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
-                        last_fetched_epoch: st.fetch_epoch.unwrap_or(-1),
-                    };
-                    by_leader.entry(l).or_default().insert(tp.clone(), data);
+            let Some(leader) = meta.leader else {
+                self.metadata.request_update();
+                continue;
+            };
+            let node = match select_read_replica(st, leader, meta, &snap, now) {
+                Ok(node) => node,
+                Err(node) => {
+                    // the preferred replica is gone from metadata: back to the leader, and
+                    // refresh (Java's selectReadReplica)
+                    self.metadata.request_update();
+                    node
                 }
-                Some(_) => {}
-                None => self.metadata.request_update(),
+            };
+            if busy.contains(&node) {
+                continue;
             }
+            let data = PartitionFetch {
+                topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
+                fetch_offset: pos,
+                max_bytes: self.cfg.max_partition_fetch_bytes,
+                current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
+                last_fetched_epoch: st.fetch_epoch.unwrap_or(-1),
+            };
+            by_node.entry(node).or_default().insert(tp.clone(), data);
         }
-        for (leader, next) in by_leader {
+        for (leader, next) in by_node {
             let session = self.sessions.entry(leader).or_default().build(&next);
             let mut topics: BTreeMap<&str, FetchTopic> = BTreeMap::new();
             for (tp, d) in &session.to_send {
@@ -845,12 +875,15 @@ impl Consumer {
                             tracing::debug!(?code, leader, "fetch failed; refreshing metadata");
                             self.metadata.request_update();
                         }
+                        self.clear_read_replicas(&parts);
                         continue;
                     }
                     r
                 }
                 Err(e) => {
                     self.sessions.entry(leader).or_default().handle_error();
+                    // the next fetch goes to the leader (Java's handleFetchFailure)
+                    self.clear_read_replicas(&parts);
                     if !e.is_retriable() {
                         return Err(e.into());
                     }
@@ -899,12 +932,25 @@ impl Consumer {
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = Some(parsed.next_position);
                                 st.fetch_epoch = parsed.last_epoch.or(st.fetch_epoch);
+                                if p.preferred_read_replica >= 0 {
+                                    // KIP-392: fetch from this replica until metadata.max.age.ms
+                                    tracing::debug!(%tp, replica = p.preferred_read_replica, "preferred read replica");
+                                    let until = now + self.cfg.client.metadata_max_age;
+                                    st.preferred_read_replica = Some((p.preferred_read_replica, until));
+                                }
                                 let end = if self.cfg.read_committed && p.last_stable_offset >= 0 {
                                     p.last_stable_offset
                                 } else {
                                     p.high_watermark
                                 };
                                 st.end_offset = Some(end).filter(|e| *e >= 0);
+                            }
+                        }
+                        ErrorCode::OffsetOutOfRange if self.read_replica_of(&tp) == Some(leader) => {
+                            // a follower may lag the leader: retry at the leader, no reset
+                            tracing::debug!(%tp, replica = leader, "offset out of range at the read replica");
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.preferred_read_replica = None;
                             }
                         }
                         ErrorCode::OffsetOutOfRange => {
@@ -926,6 +972,9 @@ impl Consumer {
                         code if code.is_retriable()
                             || kafka_client::metadata::needs_metadata_refresh(code) =>
                         {
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.preferred_read_replica = None;
+                            }
                             self.metadata.invalidate_on(code);
                             self.metadata.request_update();
                         }
@@ -942,6 +991,33 @@ impl Consumer {
             }
         }
         Ok(())
+    }
+}
+
+/// Java's `selectReadReplica`: the preferred read replica (KIP-392) while it has not expired
+/// and metadata lists it online, else the leader. `Err(leader)`: the replica was dropped
+/// because metadata does not know it (the caller refreshes metadata).
+fn select_read_replica(
+    st: &mut PartitionState,
+    leader: i32,
+    meta: &kafka_client::metadata::PartitionMetadata,
+    snap: &kafka_client::metadata::MetadataCache,
+    now: Instant,
+) -> std::result::Result<i32, i32> {
+    match st.preferred_read_replica {
+        Some((id, until)) if until > now => {
+            if snap.broker(id).is_some() && !meta.offline_replicas.contains(&id) {
+                Ok(id)
+            } else {
+                st.preferred_read_replica = None;
+                Err(leader)
+            }
+        }
+        Some(_) => {
+            st.preferred_read_replica = None;
+            Ok(leader)
+        }
+        None => Ok(leader),
     }
 }
 

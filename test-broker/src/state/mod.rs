@@ -77,6 +77,25 @@ impl Partition {
         Ok(self.leader_epoch)
     }
 
+    /// Kafka's `RackAwareReplicaSelector` (KIP-392), as the leader runs it for a consumer
+    /// fetch: a live in-sync replica in `rack` (the leader if it is one of them, which is
+    /// never reported), else none.
+    pub fn preferred_read_replica(&self, rack: &str, brokers: &[BrokerState]) -> Option<i32> {
+        if rack.is_empty() {
+            return None;
+        }
+        let in_rack: Vec<i32> = self
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| brokers.iter().any(|b| b.id == *r && b.up && b.rack.as_deref() == Some(rack)))
+            .collect();
+        if in_rack.contains(&self.leader) {
+            return None;
+        }
+        in_rack.first().copied()
+    }
+
     /// The end offset of `epoch` (OffsetForLeaderEpoch): the start of the next larger epoch,
     /// or the log end offset for the current one. Returns (epoch, end offset).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
@@ -163,6 +182,9 @@ pub struct Settings {
     pub transaction_max_timeout_ms: i32,
     /// How long a reassignment that adds replicas stays in progress (0: completes at once).
     pub reassignment_delay_ms: u64,
+    /// `replica.selector.class=RackAwareReplicaSelector` (KIP-392): a leader answers a
+    /// consumer's fetch with a preferred read replica in the consumer's rack.
+    pub rack_aware_replica_selector: bool,
 }
 
 /// Everything the cluster knows.
