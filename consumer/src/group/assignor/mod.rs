@@ -16,6 +16,7 @@ use crate::record::TopicPartition;
 mod range;
 mod round_robin;
 mod sticky;
+mod sticky_rack;
 #[cfg(test)]
 mod tests;
 
