@@ -135,3 +135,34 @@ async fn positions_are_validated_once_per_leader_change_and_never_without_one() 
     }
     assert_eq!(validations(&c), 1, "one OffsetForLeaderEpoch for one leader change");
 }
+
+#[tokio::test]
+async fn a_committed_offset_is_validated_with_its_leader_epoch() {
+    let (c, p) = cluster().await;
+    let cfg = |reset: &str| {
+        Consumer::from_pairs([
+            ("bootstrap.servers", c.bootstrap_servers()),
+            ("group.id", "g".to_string()),
+            ("enable.auto.commit", "false".to_string()),
+            ("auto.offset.reset", reset.to_string()),
+        ])
+        .unwrap()
+    };
+    let tp = TopicPartition::new("t", 0);
+    let mut first = cfg("earliest");
+    first.assign([tp.clone()]);
+    truncated_under(&mut first, &c, &p).await;
+    // committed at 10 with epoch 0 (the epoch of the records consumed)
+    first.commit_sync(None).await.unwrap();
+    let committed = &c.committed_offsets("g")[&("t".to_string(), 0)];
+    assert_eq!((committed.offset, committed.leader_epoch), (10, 0));
+    first.close().await.unwrap();
+    let before = validations(&c);
+
+    let mut second = cfg("earliest");
+    second.assign([tp.clone()]);
+    let got = poll_up_to(&mut second, 6, Duration::from_secs(10)).await;
+    let want: Vec<(i64, String)> = (0..6).map(|i| (6 + i, format!("new-{i}"))).collect();
+    assert_eq!(values(&got), want, "resumed at the divergence, not at the committed 10");
+    assert_eq!(validations(&c), before + 1, "the committed position was validated once");
+}
