@@ -195,6 +195,7 @@ impl Consumer {
         m.commit_total = c.total;
         m.commit_latency_avg = c.latency.avg(now).map(Duration::from_secs_f64);
         m.commit_latency_max = c.latency.max(now).map(Duration::from_secs_f64);
+        m.nodes = self.metadata.client().metrics().snapshot();
         m
     }
 
