@@ -445,3 +445,52 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition_with_batches(sizes: &[i64]) -> Partition {
+        let mut log = PartitionLog::default();
+        for &n in sizes {
+            // append only reads the header bytes it rewrites; the rest is carried as is
+            log.append(&[0u8; 61], n, 0, 0, -1, -1, false, false);
+        }
+        Partition {
+            index: 0,
+            leader: 1,
+            leader_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            log,
+            epoch_starts: vec![(0, 0)],
+            producers: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_unclean_election_truncates_at_a_batch_boundary_and_starts_a_new_epoch() {
+        let mut p = partition_with_batches(&[3, 3, 4]);
+        assert_eq!(p.log.log_end_offset, 10);
+        let err = p.unclean_election(2, 4).unwrap_err();
+        assert!(err.contains("inside the batch 3..=5"), "{err}");
+        assert!(p.unclean_election(9, 6).unwrap_err().contains("not a replica"));
+        assert_eq!(p.unclean_election(2, 6), Ok(1));
+        assert_eq!((p.leader, p.log.log_end_offset, p.log.batches.len()), (2, 6, 2));
+        // epoch 0 now ends where the logs diverge; the new epoch runs to the log end
+        assert_eq!(p.end_offset_for_epoch(0), (0, 6));
+        assert_eq!(p.end_offset_for_epoch(1), (1, 6));
+        assert_eq!(p.epoch_starts, vec![(0, 0), (1, 6)]);
+    }
+
+    #[test]
+    fn the_rack_aware_selector_names_a_live_in_sync_replica_in_the_clients_rack() {
+        let p = partition_with_batches(&[1]);
+        let broker = |id: i32, up: bool| BrokerState { id, port: 0, rack: Some(format!("rack-{id}")), up };
+        let brokers = vec![broker(1, true), broker(2, true), broker(3, false)];
+        assert_eq!(p.preferred_read_replica("rack-2", &brokers), Some(2));
+        assert_eq!(p.preferred_read_replica("rack-1", &brokers), None, "the leader itself is never named");
+        assert_eq!(p.preferred_read_replica("rack-3", &brokers), None, "broker 3 is down");
+        assert_eq!(p.preferred_read_replica("", &brokers), None);
+    }
+}
