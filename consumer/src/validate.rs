@@ -98,6 +98,8 @@ impl Consumer {
     pub(crate) async fn validate_positions(&mut self) -> Result<()> {
         let now = Instant::now();
         let snap = self.metadata.snapshot();
+        // (send_fetches notes epoch changes too; noting here validates in the same poll)
+        self.note_leader_epochs(&snap);
         let mut by_leader: HashMap<i32, Vec<Pending>> = HashMap::new();
         let mut need_metadata = false;
         for (tp, st) in self.assignment.iter_mut() {
