@@ -49,9 +49,11 @@
 //!
 //! # Not yet
 //!
-//! The KIP-848 `consumer` group protocol. KIP-392 and KIP-320 are tested on the embedded test
-//! broker only (not against real Kafka, whose cluster script sets no racks or replica
-//! selector and cannot force an unclean truncation cheaply).
+//! The KIP-848 `consumer` group protocol. OffsetForLeaderEpoch validation runs inside `poll`
+//! (bounded by `request.timeout.ms`, like the offset lookups), not as a background request as
+//! in Java. Truncation itself is tested on the embedded test broker only (a real cluster
+//! cannot be made to truncate cheaply); validation across leader changes and KIP-392 are
+//! tested on both (integration-tests `consumer_epochs.rs`, `consumer_rack.rs`).
 
 mod buffer;
 mod commit;
