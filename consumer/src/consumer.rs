@@ -37,10 +37,24 @@ pub(crate) struct PartitionState {
     /// The next offset `poll` returns (Java's position).
     pub(crate) position: Option<i64>,
     /// The next offset to fetch (ahead of `position` while records are buffered).
-    fetch_position: Option<i64>,
+    pub(crate) fetch_position: Option<i64>,
     paused: bool,
     /// The leader epoch of the last record handed out (committed with the position, KIP-320).
-    position_epoch: Option<i32>,
+    pub(crate) position_epoch: Option<i32>,
+    /// The leader epoch of the last batch fetched, or of a committed offset (Java's
+    /// `FetchPosition.offsetEpoch`): what OffsetForLeaderEpoch validates (KIP-320).
+    pub(crate) fetch_epoch: Option<i32>,
+    /// The partition leader epoch the fetch position is known to be valid under (Java's
+    /// `FetchPosition.currentLeader.epoch`); metadata with a larger one starts a validation.
+    pub(crate) leader_epoch: Option<i32>,
+    /// Java's `AWAIT_VALIDATION`: not fetched until OffsetForLeaderEpoch confirmed the
+    /// position (see `validate.rs`).
+    pub(crate) awaiting_validation: bool,
+    /// No validation request before this instant (backoff after a failed one).
+    pub(crate) validation_retry_at: Option<Instant>,
+    /// KIP-392: the replica a leader told us to fetch from, until when (now +
+    /// metadata.max.age.ms); cleared on any error so the next fetch goes to the leader.
+    preferred_read_replica: Option<(i32, Instant)>,
     /// The high watermark (last stable offset with read_committed) of the latest fetch
     /// response, for `records-lag`.
     end_offset: Option<i64>,
@@ -78,6 +92,7 @@ pub struct Consumer {
 
 /// A Fetch request running as a task.
 pub(crate) struct InFlightFetch {
+    /// The node fetched from: the leader, or a preferred read replica (KIP-392).
     leader: i32,
     /// The partitions and the positions they were fetched from.
     parts: Vec<(TopicPartition, i64)>,
@@ -180,6 +195,7 @@ impl Consumer {
         m.commit_total = c.total;
         m.commit_latency_avg = c.latency.avg(now).map(Duration::from_secs_f64);
         m.commit_latency_max = c.latency.max(now).map(Duration::from_secs_f64);
+        m.nodes = self.metadata.client().metrics().snapshot();
         m
     }
 
@@ -188,8 +204,11 @@ impl Consumer {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
-        // the epoch of the record before `offset` is unknown (Java's seek does the same)
+        // the epoch of the record before `offset` is unknown (Java's seek does the same), so
+        // the new position is not validated
         st.position_epoch = None;
+        st.fetch_epoch = None;
+        st.awaiting_validation = false;
         self.buffer.retain(|x| x != tp);
         Ok(())
     }
@@ -300,6 +319,7 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
+            self.validate_positions().await?;
             self.send_fetches();
             self.complete_fetches(deadline).await?;
         }
@@ -333,6 +353,7 @@ impl Consumer {
                 continue;
             }
             self.ensure_positions().await?;
+            self.validate_positions().await?;
             self.send_fetches();
             self.complete_fetches(Instant::now() + self.cfg.fetch_max_wait).await?;
         }
@@ -418,6 +439,19 @@ impl Consumer {
 
     /// The committed offsets of `tps` for `group.id` (`None`: nothing committed).
     pub async fn committed(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        Ok(self
+            .committed_with_epochs(tps)
+            .await?
+            .into_iter()
+            .map(|(tp, c)| (tp, c.map(|(o, _)| o)))
+            .collect())
+    }
+
+    /// The committed offsets of `tps` with the leader epoch committed with them (KIP-320).
+    async fn committed_with_epochs(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<(i64, Option<i32>)>>> {
         let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("committed"))?;
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for tp in tps {
@@ -444,7 +478,7 @@ impl Consumer {
             async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
         })
         .await?;
-        let mut out: BTreeMap<TopicPartition, Option<i64>> =
+        let mut out: BTreeMap<TopicPartition, Option<(i64, Option<i32>)>> =
             tps.iter().map(|tp| (tp.clone(), None)).collect();
         for t in &resp.topics {
             for p in &t.partitions {
@@ -459,7 +493,9 @@ impl Consumer {
                 }
                 out.insert(
                     TopicPartition::new(t.name.clone(), p.partition_index),
-                    Some(p.committed_offset).filter(|o| *o >= 0),
+                    Some(p.committed_offset)
+                        .filter(|o| *o >= 0)
+                        .map(|o| (o, Some(p.committed_leader_epoch).filter(|e| *e >= 0))),
                 );
             }
         }
@@ -512,14 +548,19 @@ impl Consumer {
         }
         let mut need_reset = missing.clone();
         if self.cfg.group_id.is_some() {
-            let committed = self.committed(&missing).await?;
+            let committed = self.committed_with_epochs(&missing).await?;
             need_reset.clear();
             for (tp, c) in committed {
                 match c {
-                    Some(o) => {
+                    Some((o, epoch)) => {
                         let st = self.state_mut(&tp)?;
                         st.position = Some(o);
                         st.fetch_position = Some(o);
+                        // a committed epoch is validated before fetching (KIP-320)
+                        st.position_epoch = epoch;
+                        st.fetch_epoch = epoch;
+                        st.awaiting_validation = epoch.is_some();
+                        st.validation_retry_at = None;
                     }
                     None => need_reset.push(tp),
                 }
@@ -540,6 +581,9 @@ impl Consumer {
             let st = self.state_mut(&tp)?;
             st.position = Some(offset);
             st.fetch_position = Some(offset);
+            st.position_epoch = None;
+            st.fetch_epoch = None;
+            st.awaiting_validation = false;
         }
         Ok(())
     }
@@ -639,8 +683,23 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Sends a Fetch to every leader that has fetchable partitions and no fetch in flight
-    /// (Java's `Fetcher.sendFetches`). A partition is fetchable when it has a position, is not
+    /// The preferred read replica `tp` fetches from (KIP-392), if any.
+    fn read_replica_of(&self, tp: &TopicPartition) -> Option<i32> {
+        self.assignment.get(tp).and_then(|st| st.preferred_read_replica).map(|(id, _)| id)
+    }
+
+    /// Forgets the preferred read replicas of `parts`: their next fetch goes to the leader.
+    fn clear_read_replicas(&mut self, parts: &[(TopicPartition, i64)]) {
+        for (tp, _) in parts {
+            if let Some(st) = self.assignment.get_mut(tp) {
+                st.preferred_read_replica = None;
+            }
+        }
+    }
+
+    /// Sends a Fetch to every node that has fetchable partitions and no fetch in flight
+    /// (Java's `Fetcher.sendFetches`); a partition's node is its leader, or the preferred
+    /// read replica a leader named (KIP-392, `client.rack`). A partition is fetchable when it has a position, is not
     /// paused, has no records buffered and no fetch out: so memory stays bounded by one
     /// response per leader in flight plus one per partition buffered, and the next fetch is
     /// already on its way while the application processes what `poll` returned. Requests run
@@ -648,10 +707,14 @@ impl Consumer {
     /// later `poll` (and dropped if a seek or a rebalance made them stale).
     pub(crate) fn send_fetches(&mut self) {
         let snap = self.metadata.snapshot();
+        self.note_leader_epochs(&snap);
         let busy: std::collections::HashSet<i32> = self.in_flight.iter().map(|f| f.leader).collect();
-        let mut by_leader: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
-        for (tp, st) in &self.assignment {
-            let (Some(pos), false) = (st.fetch_position, st.paused) else { continue };
+        let now = Instant::now();
+        let mut by_node: HashMap<i32, BTreeMap<TopicPartition, PartitionFetch>> = HashMap::new();
+        for (tp, st) in self.assignment.iter_mut() {
+            let (Some(pos), false, false) = (st.fetch_position, st.paused, st.awaiting_validation) else {
+                continue;
+            };
             if self.buffer.contains(tp) {
                 continue;
             }
@@ -659,21 +722,32 @@ impl Consumer {
                 self.metadata.request_update();
                 continue;
             };
-            match meta.leader {
-                Some(l) if !busy.contains(&l) => {
-                    let data = PartitionFetch {
-                        topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
-                        fetch_offset: pos,
-                        max_bytes: self.cfg.max_partition_fetch_bytes,
-                        current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
-                    };
-                    by_leader.entry(l).or_default().insert(tp.clone(), data);
+            let Some(leader) = meta.leader else {
+                self.metadata.request_update();
+                continue;
+            };
+            let node = match select_read_replica(st, leader, meta, &snap, now) {
+                Ok(node) => node,
+                Err(node) => {
+                    // the preferred replica is gone from metadata: back to the leader, and
+                    // refresh (Java's selectReadReplica)
+                    self.metadata.request_update();
+                    node
                 }
-                Some(_) => {}
-                None => self.metadata.request_update(),
+            };
+            if busy.contains(&node) {
+                continue;
             }
+            let data = PartitionFetch {
+                topic_id: snap.topic(&tp.topic).map(|m| m.topic_id).unwrap_or_default(),
+                fetch_offset: pos,
+                max_bytes: self.cfg.max_partition_fetch_bytes,
+                current_leader_epoch: meta.leader_epoch.unwrap_or(-1),
+                last_fetched_epoch: st.fetch_epoch.unwrap_or(-1),
+            };
+            by_node.entry(node).or_default().insert(tp.clone(), data);
         }
-        for (leader, next) in by_leader {
+        for (leader, next) in by_node {
             let session = self.sessions.entry(leader).or_default().build(&next);
             let mut topics: BTreeMap<&str, FetchTopic> = BTreeMap::new();
             for (tp, d) in &session.to_send {
@@ -687,6 +761,7 @@ impl Consumer {
                     fetch_offset: d.fetch_offset,
                     partition_max_bytes: d.max_bytes,
                     current_leader_epoch: d.current_leader_epoch,
+                    last_fetched_epoch: d.last_fetched_epoch,
                     ..Default::default()
                 });
             }
@@ -722,7 +797,19 @@ impl Consumer {
             let handle = tokio::spawn(async move {
                 let start = Instant::now();
                 let opts = RequestOptions { version: None, timeout: Some(timeout) };
-                let r = pool.send_with(leader, Purpose::Fetch, &req, opts).await;
+                let r = match pool.connection(leader, Purpose::Fetch).await {
+                    Ok(conn) => {
+                        let mut req = req;
+                        // LastFetchedEpoch (v12+) is not ignorable: clear it for older brokers
+                        if conn.version(ApiKey::Fetch).unwrap_or(0) < 12 {
+                            for p in req.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                                p.last_fetched_epoch = -1;
+                            }
+                        }
+                        conn.send_with(&req, opts).await
+                    }
+                    Err(e) => Err(e),
+                };
                 (r, start.elapsed())
             });
             self.in_flight.push(InFlightFetch { leader, parts, handle, result: None });
@@ -787,12 +874,15 @@ impl Consumer {
                             tracing::debug!(?code, leader, "fetch failed; refreshing metadata");
                             self.metadata.request_update();
                         }
+                        self.clear_read_replicas(&parts);
                         continue;
                     }
                     r
                 }
                 Err(e) => {
                     self.sessions.entry(leader).or_default().handle_error();
+                    // the next fetch goes to the leader (Java's handleFetchFailure)
+                    self.clear_read_replicas(&parts);
                     if !e.is_retriable() {
                         return Err(e.into());
                     }
@@ -818,6 +908,13 @@ impl Consumer {
                         continue;
                     }
                     match ErrorCode::from(p.error_code) {
+                        ErrorCode::None
+                            if p.diverging_epoch.epoch >= 0 || p.diverging_epoch.end_offset >= 0 =>
+                        {
+                            // KIP-320 through Fetch v12+: the log diverges from our last fetched epoch
+                            let d = &p.diverging_epoch;
+                            self.apply_epoch_end(&tp, pos, d.epoch, d.end_offset)?;
+                        }
                         ErrorCode::None => {
                             let data = p.records.clone().unwrap_or_default();
                             self.metrics.fetched_bytes(now, data.len());
@@ -833,12 +930,26 @@ impl Consumer {
                             self.buffer.push(tp.clone(), parsed.records);
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = Some(parsed.next_position);
+                                st.fetch_epoch = parsed.last_epoch.or(st.fetch_epoch);
+                                if p.preferred_read_replica >= 0 {
+                                    // KIP-392: fetch from this replica until metadata.max.age.ms
+                                    tracing::debug!(%tp, replica = p.preferred_read_replica, "preferred read replica");
+                                    let until = now + self.cfg.client.metadata_max_age;
+                                    st.preferred_read_replica = Some((p.preferred_read_replica, until));
+                                }
                                 let end = if self.cfg.read_committed && p.last_stable_offset >= 0 {
                                     p.last_stable_offset
                                 } else {
                                     p.high_watermark
                                 };
                                 st.end_offset = Some(end).filter(|e| *e >= 0);
+                            }
+                        }
+                        ErrorCode::OffsetOutOfRange if self.read_replica_of(&tp) == Some(leader) => {
+                            // a follower may lag the leader: retry at the leader, no reset
+                            tracing::debug!(%tp, replica = leader, "offset out of range at the read replica");
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.preferred_read_replica = None;
                             }
                         }
                         ErrorCode::OffsetOutOfRange => {
@@ -853,11 +964,16 @@ impl Consumer {
                             if let Some(st) = self.assignment.get_mut(&tp) {
                                 st.fetch_position = None;
                                 st.position = None;
+                                st.fetch_epoch = None;
+                                st.position_epoch = None;
                             }
                         }
                         code if code.is_retriable()
                             || kafka_client::metadata::needs_metadata_refresh(code) =>
                         {
+                            if let Some(st) = self.assignment.get_mut(&tp) {
+                                st.preferred_read_replica = None;
+                            }
                             self.metadata.invalidate_on(code);
                             self.metadata.request_update();
                         }
@@ -874,6 +990,33 @@ impl Consumer {
             }
         }
         Ok(())
+    }
+}
+
+/// Java's `selectReadReplica`: the preferred read replica (KIP-392) while it has not expired
+/// and metadata lists it online, else the leader. `Err(leader)`: the replica was dropped
+/// because metadata does not know it (the caller refreshes metadata).
+fn select_read_replica(
+    st: &mut PartitionState,
+    leader: i32,
+    meta: &kafka_client::metadata::PartitionMetadata,
+    snap: &kafka_client::metadata::MetadataCache,
+    now: Instant,
+) -> std::result::Result<i32, i32> {
+    match st.preferred_read_replica {
+        Some((id, until)) if until > now => {
+            if snap.broker(id).is_some() && !meta.offline_replicas.contains(&id) {
+                Ok(id)
+            } else {
+                st.preferred_read_replica = None;
+                Err(leader)
+            }
+        }
+        Some(_) => {
+            st.preferred_read_replica = None;
+            Ok(leader)
+        }
+        None => Ok(leader),
     }
 }
 

@@ -34,6 +34,23 @@ pub enum Error {
         /// The position.
         offset: i64,
     },
+    /// The partition's log was truncated below the fetch position (an unclean leader
+    /// election; KIP-320) and `auto.offset.reset=none` (Java's `LogTruncationException`).
+    /// Seek to continue, e.g. to `divergent_offset`, the first offset known to diverge.
+    #[error(
+        "{topic}-{partition}: log truncation detected at fetch offset {fetch_offset} (the logs diverge from offset {}) and auto.offset.reset is none",
+        divergent_offset.map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+    )]
+    LogTruncation {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The fetch position that was validated.
+        fetch_offset: i64,
+        /// The end offset of the position's epoch in the leader's log, if it knows the epoch.
+        divergent_offset: Option<i64>,
+    },
     /// No committed offset and `auto.offset.reset=none` (Java's `NoOffsetForPartitionException`).
     #[error("{topic}-{partition}: no committed offset and auto.offset.reset is none")]
     NoOffsetForPartition {

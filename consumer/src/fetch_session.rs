@@ -34,6 +34,9 @@ pub(crate) struct PartitionFetch {
     pub(crate) max_bytes: i32,
     /// KIP-320 current leader epoch (-1 unknown).
     pub(crate) current_leader_epoch: i32,
+    /// The epoch of the last fetched batch (-1 unknown); the broker answers a diverging
+    /// epoch when its log does not hold the fetch offset under that epoch.
+    pub(crate) last_fetched_epoch: i32,
 }
 
 /// The session part of one Fetch request.
@@ -141,6 +144,7 @@ mod tests {
             fetch_offset: offset,
             max_bytes: 1024,
             current_leader_epoch: 3,
+            last_fetched_epoch: -1,
         }
     }
 

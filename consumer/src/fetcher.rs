@@ -17,6 +17,9 @@ use crate::record::ConsumerRecord;
 pub(crate) struct Parsed {
     pub(crate) records: Vec<ConsumerRecord>,
     pub(crate) next_position: i64,
+    /// The partition leader epoch of the last batch read past the position (KIP-320: the
+    /// epoch the next fetch position belongs to, validated after a leader change).
+    pub(crate) last_epoch: Option<i32>,
 }
 
 /// Parses `data` fetched for `topic`-`partition` from `position`.
@@ -32,6 +35,7 @@ pub(crate) fn parse(
     let opts = DecodeOptions { verify_crc: check_crcs, ..Default::default() };
     let mut records = Vec::new();
     let mut next = position;
+    let mut last_epoch = None;
     // aborted transactions ordered by first offset; producers whose aborted range we are in
     let mut pending: Vec<(i64, i64)> =
         aborted.unwrap_or_default().iter().map(|a| (a.first_offset, a.producer_id)).collect();
@@ -52,6 +56,9 @@ pub(crate) fn parse(
         };
         if batch.next_offset() <= position {
             continue;
+        }
+        if batch.partition_leader_epoch >= 0 {
+            last_epoch = Some(batch.partition_leader_epoch);
         }
         if read_committed {
             while let Some(&(first, producer)) = pending.peek() {
@@ -100,7 +107,7 @@ pub(crate) fn parse(
         }
         next = batch.next_offset();
     }
-    Ok(Parsed { records, next_position: next })
+    Ok(Parsed { records, next_position: next, last_epoch })
 }
 
 #[cfg(test)]

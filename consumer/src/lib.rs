@@ -7,7 +7,11 @@
 //! listeners); `poll` or a `Stream` of records, prefetched while the application works,
 //! over incremental fetch sessions; `commit_sync` / `commit_async` / auto-commit;
 //! interceptors; metrics. `read_committed` stops at the last stable offset and drops aborted
-//! transactions' records. Records are zero-copy slices of the fetched batches.
+//! transactions' records. Records are zero-copy slices of the fetched batches. Positions are
+//! validated with OffsetForLeaderEpoch after a leader change (KIP-320 truncation detection:
+//! reset to the divergence point, or [`Error::LogTruncation`] with `auto.offset.reset=none`);
+//! with `client.rack`, fetches go to the replica a leader prefers (KIP-392); the range and
+//! sticky assignors are rack-aware (KIP-881).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), kafka_consumer::Error> {
@@ -27,10 +31,13 @@
 //! - `fetcher.rs`: sans-IO parsing of a partition's fetched data (position, control
 //!   batches, aborted transactions).
 //! - `buffer.rs`: the `FetchBuffer` of fetched-not-returned records, one chunk per partition response.
-//! - `fetch_session.rs`: sans-IO incremental fetch sessions (KIP-227), one handler per broker.
+//! - `fetch_session.rs`: sans-IO incremental fetch sessions (KIP-227), one handler per broker
+//!   (per node fetched from: a leader or a preferred read replica, KIP-392).
 //! - `consumer.rs`: [`Consumer`]: assignment, positions, the prefetching fetch path
 //!   (`send_fetches` / `complete_fetches` / `apply_fetches`), ListOffsets, commits,
 //!   [`Consumer::metrics`].
+//! - `validate.rs`: KIP-320 truncation detection: positions validated with
+//!   OffsetForLeaderEpoch after a leader epoch change, diverging epochs from Fetch.
 //! - `commit.rs`: the ordered commit task behind `commit_sync` / [`Consumer::commit_async`]
 //!   ([`CommitHandle`]), OffsetCommit with leader epochs (KIP-320), coordinator routing.
 //! - `interceptor.rs`: [`ConsumerInterceptor`] and the chain that contains their errors.
@@ -42,8 +49,11 @@
 //!
 //! # Not yet
 //!
-//! The KIP-848 `consumer` group protocol; truncation detection with OffsetForLeaderEpoch
-//! (KIP-320) after a leader change.
+//! The KIP-848 `consumer` group protocol. OffsetForLeaderEpoch validation runs inside `poll`
+//! (bounded by `request.timeout.ms`, like the offset lookups), not as a background request as
+//! in Java. Truncation itself is tested on the embedded test broker only (a real cluster
+//! cannot be made to truncate cheaply); validation across leader changes and KIP-392 are
+//! tested on both (integration-tests `consumer_epochs.rs`, `consumer_rack.rs`).
 
 mod buffer;
 mod commit;
@@ -57,6 +67,7 @@ mod interceptor;
 mod membership;
 mod metrics;
 mod record;
+mod validate;
 
 pub use commit::CommitHandle;
 pub use config::{ConsumerConfig, OffsetReset};

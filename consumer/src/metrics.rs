@@ -60,6 +60,10 @@ pub struct ConsumerMetrics {
     pub records_lag: BTreeMap<TopicPartition, i64>,
     /// `records-lag-max`: the largest of `records_lag` now (`None` when it is empty).
     pub records_lag_max: Option<i64>,
+    /// Per-node metrics (Java's `consumer-node-metrics`: `request-total`,
+    /// `incoming-byte-total`, latency …), by node id; bootstrap connections have negative ids.
+    /// Shows which brokers served the fetches (KIP-392: the preferred read replica).
+    pub nodes: BTreeMap<i32, kafka_client::BrokerMetrics>,
 }
 
 /// Count, sum and max over a sliding window of two samples.
@@ -246,6 +250,8 @@ impl Metrics {
             last_rebalance_ago: self.last_rebalance_end.map(|t| now.saturating_duration_since(t)),
             assigned_partitions: assigned,
             records_lag_max: lag.values().copied().max(),
+            // filled in by the consumer from the connection pool
+            nodes: BTreeMap::new(),
             records_lag: lag,
         }
     }

@@ -283,6 +283,10 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 background.threads=4
 log.retention.check.interval.ms=300000
+# KIP-392: each node its own rack (named as the test broker's racks(true)), and leaders point
+# consumers that send client.rack at a replica in their rack
+broker.rack=rack-$node
+replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector
 EOF
     if [[ "$SECURITY" == 1 ]]; then
         # Later lines win in a properties file: these replace the listener lines above.

@@ -108,6 +108,7 @@ impl Default for TestClusterBuilder {
                 group_initial_rebalance_delay_ms: 0,
                 transaction_max_timeout_ms: 900_000,
                 reassignment_delay_ms: 0,
+                rack_aware_replica_selector: false,
             },
             topics: Vec::new(),
             racks: false,
@@ -163,6 +164,15 @@ impl TestClusterBuilder {
     /// Gives broker n the rack `rack-n`.
     pub fn racks(mut self, on: bool) -> Self {
         self.racks = on;
+        self
+    }
+    /// `replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector`
+    /// (KIP-392): a partition leader answers a consumer fetch that carries a rack id with a
+    /// preferred read replica, an in-sync replica in that rack (use with [`racks`](Self::racks):
+    /// broker n is in `rack-n`). Followers always serve consumer fetches (v11+) up to the high
+    /// watermark, as in Kafka; every replica shares the one in-memory log.
+    pub fn rack_aware_replica_selector(mut self, on: bool) -> Self {
+        self.settings.rack_aware_replica_selector = on;
         self
     }
     /// Largest accepted request frame (default 100 MiB, Kafka's `socket.request.max.bytes`).

@@ -182,6 +182,31 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Simulates an unclean leader election (KIP-320 tests): `new_leader` (a replica; `None`
+    /// keeps the current one) takes over with a log that ends at `truncate_to` (a batch
+    /// boundary), so records from there on are lost and the leader epoch is bumped. Records
+    /// produced afterwards reuse the lost offsets under the new epoch. Returns the new epoch.
+    pub fn unclean_leader_election(
+        &self,
+        topic: &str,
+        partition: i32,
+        truncate_to: i64,
+        new_leader: Option<i32>,
+    ) -> Result<i32, String> {
+        let epoch = {
+            let mut st = self.shared.state();
+            let p = st
+                .topics
+                .get_mut(topic)
+                .and_then(|t| t.partitions.get_mut(partition.max(0) as usize))
+                .ok_or_else(|| format!("no partition {topic}-{partition}"))?;
+            let leader = new_leader.unwrap_or(p.leader);
+            p.unclean_election(leader, truncate_to).map_err(|e| format!("{topic}-{partition}: {e}"))?
+        };
+        self.shared.data_changed.notify_waiters();
+        Ok(epoch)
+    }
+
     /// Sets a partition's ISR (e.g. shrink it below min.insync.replicas so acks=all gets
     /// NOT_ENOUGH_REPLICAS).
     pub fn set_isr(&self, topic: &str, partition: i32, isr: Vec<i32>) -> Result<(), String> {

@@ -13,9 +13,11 @@
 //!
 //! # Layout
 //!
-//! - `cluster.rs`: [`TestCluster`], its builder, per-broker listeners; broker stop/start.
+//! - `cluster.rs`: [`TestCluster`], its builder (racks, the KIP-392 rack-aware replica
+//!   selector, …), per-broker listeners; broker stop/start.
 //! - `conn.rs`: one connection: frames in, faults, dispatch, responses out, in order.
-//! - `control.rs`: fault injection ([`Fault`], [`FaultAction`]) and inspection.
+//! - `control.rs`: fault injection ([`Fault`], [`FaultAction`], leader moves, an unclean
+//!   leader election that truncates a log for KIP-320 tests) and inspection.
 //! - `state/`: the cluster model: brokers, topics, partitions (`log.rs`: in-memory logs of
 //!   real record batches), idempotent-producer state (`producers.rs`), topic configs.
 //! - `handlers/`: one file per API or family, headed by its key; `mod.rs` holds the served

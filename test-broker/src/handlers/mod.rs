@@ -273,6 +273,32 @@ pub(crate) fn leader_partition<'s>(
     Ok(p)
 }
 
+/// As [`leader_partition`], but an in-sync follower may serve too: consumer fetches from
+/// the closest replica (KIP-392, Fetch v11+).
+pub(crate) fn replica_partition<'s>(
+    st: &'s mut State,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    current_epoch: i32,
+) -> Result<&'s mut Partition, ErrorCode> {
+    let p = st
+        .topics
+        .get_mut(topic)
+        .and_then(|t| t.partitions.get_mut(partition.max(0) as usize).filter(|_| partition >= 0))
+        .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    if current_epoch >= 0 && current_epoch < p.leader_epoch {
+        return Err(ErrorCode::FencedLeaderEpoch);
+    }
+    if current_epoch > p.leader_epoch {
+        return Err(ErrorCode::UnknownLeaderEpoch);
+    }
+    if p.leader != broker && !p.isr.contains(&broker) {
+        return Err(ErrorCode::NotLeaderOrFollower);
+    }
+    Ok(p)
+}
+
 /// Splits a records buffer into whole batches (by each batch's length field).
 pub(crate) fn split_batches(records: &Bytes) -> Result<Vec<Bytes>, String> {
     let mut out = Vec::new();

@@ -129,6 +129,30 @@ impl PartitionLog {
         self.aborted.iter().filter(|a| a.last_offset >= from && a.first_offset <= to).copied().collect()
     }
 
+    /// Drops everything from `offset` on (a replica truncating to a new leader's log).
+    /// `offset` must be a batch boundary (or past the end).
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), String> {
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        let keep = self.batches.partition_point(|b| b.base_offset < offset);
+        if keep > 0 && self.batches[keep - 1].last_offset >= offset {
+            let b = &self.batches[keep - 1];
+            return Err(format!(
+                "offset {offset} is inside the batch {}..={}; truncate at a batch boundary",
+                b.base_offset, b.last_offset
+            ));
+        }
+        for b in self.batches.drain(keep..) {
+            self.size_bytes -= b.bytes.len() as u64;
+        }
+        self.log_end_offset = offset.max(self.log_start_offset);
+        self.log_start_offset = self.log_start_offset.min(self.log_end_offset);
+        self.open_txns.retain(|_, first| *first < offset);
+        self.aborted.retain(|a| a.last_offset < offset);
+        Ok(())
+    }
+
     /// Moves the log start offset forward (DeleteRecords); drops whole batches before it.
     pub fn delete_before(&mut self, offset: i64) {
         if offset <= self.log_start_offset {

@@ -57,6 +57,45 @@ impl Partition {
         self.epoch_starts.push((self.leader_epoch, self.log.log_end_offset));
     }
 
+    /// An unclean leader election: an out-of-sync replica whose log ends at `truncate_to`
+    /// becomes leader (`new_leader`, a replica) and every replica truncates to its log. The
+    /// leader epoch is bumped; epochs that started at or after `truncate_to` are forgotten,
+    /// as the new leader never saw them. Idempotent-producer state is dropped (Kafka rebuilds
+    /// it from the log). Returns the new leader epoch.
+    pub fn unclean_election(&mut self, new_leader: i32, truncate_to: i64) -> Result<i32, String> {
+        if !self.replicas.contains(&new_leader) {
+            return Err(format!("broker {new_leader} is not a replica of partition {}", self.index));
+        }
+        self.log.truncate_to(truncate_to)?;
+        let end = self.log.log_end_offset;
+        self.epoch_starts.retain(|&(_, start)| start < end);
+        self.producers.clear();
+        if !self.isr.contains(&new_leader) {
+            self.isr.push(new_leader);
+        }
+        self.set_leader(new_leader);
+        Ok(self.leader_epoch)
+    }
+
+    /// Kafka's `RackAwareReplicaSelector` (KIP-392), as the leader runs it for a consumer
+    /// fetch: a live in-sync replica in `rack` (the leader if it is one of them, which is
+    /// never reported), else none.
+    pub fn preferred_read_replica(&self, rack: &str, brokers: &[BrokerState]) -> Option<i32> {
+        if rack.is_empty() {
+            return None;
+        }
+        let in_rack: Vec<i32> = self
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| brokers.iter().any(|b| b.id == *r && b.up && b.rack.as_deref() == Some(rack)))
+            .collect();
+        if in_rack.contains(&self.leader) {
+            return None;
+        }
+        in_rack.first().copied()
+    }
+
     /// The end offset of `epoch` (OffsetForLeaderEpoch): the start of the next larger epoch,
     /// or the log end offset for the current one. Returns (epoch, end offset).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
@@ -143,6 +182,9 @@ pub struct Settings {
     pub transaction_max_timeout_ms: i32,
     /// How long a reassignment that adds replicas stays in progress (0: completes at once).
     pub reassignment_delay_ms: u64,
+    /// `replica.selector.class=RackAwareReplicaSelector` (KIP-392): a leader answers a
+    /// consumer's fetch with a preferred read replica in the consumer's rack.
+    pub rack_aware_replica_selector: bool,
 }
 
 /// Everything the cluster knows.
@@ -401,5 +443,54 @@ impl State {
         if up && self.controller_id == -1 {
             self.controller_id = id;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition_with_batches(sizes: &[i64]) -> Partition {
+        let mut log = PartitionLog::default();
+        for &n in sizes {
+            // append only reads the header bytes it rewrites; the rest is carried as is
+            log.append(&[0u8; 61], n, 0, 0, -1, -1, false, false);
+        }
+        Partition {
+            index: 0,
+            leader: 1,
+            leader_epoch: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            log,
+            epoch_starts: vec![(0, 0)],
+            producers: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_unclean_election_truncates_at_a_batch_boundary_and_starts_a_new_epoch() {
+        let mut p = partition_with_batches(&[3, 3, 4]);
+        assert_eq!(p.log.log_end_offset, 10);
+        let err = p.unclean_election(2, 4).unwrap_err();
+        assert!(err.contains("inside the batch 3..=5"), "{err}");
+        assert!(p.unclean_election(9, 6).unwrap_err().contains("not a replica"));
+        assert_eq!(p.unclean_election(2, 6), Ok(1));
+        assert_eq!((p.leader, p.log.log_end_offset, p.log.batches.len()), (2, 6, 2));
+        // epoch 0 now ends where the logs diverge; the new epoch runs to the log end
+        assert_eq!(p.end_offset_for_epoch(0), (0, 6));
+        assert_eq!(p.end_offset_for_epoch(1), (1, 6));
+        assert_eq!(p.epoch_starts, vec![(0, 0), (1, 6)]);
+    }
+
+    #[test]
+    fn the_rack_aware_selector_names_a_live_in_sync_replica_in_the_clients_rack() {
+        let p = partition_with_batches(&[1]);
+        let broker = |id: i32, up: bool| BrokerState { id, port: 0, rack: Some(format!("rack-{id}")), up };
+        let brokers = vec![broker(1, true), broker(2, true), broker(3, false)];
+        assert_eq!(p.preferred_read_replica("rack-2", &brokers), Some(2));
+        assert_eq!(p.preferred_read_replica("rack-1", &brokers), None, "the leader itself is never named");
+        assert_eq!(p.preferred_read_replica("rack-3", &brokers), None, "broker 3 is down");
+        assert_eq!(p.preferred_read_replica("", &brokers), None);
     }
 }

@@ -4,7 +4,8 @@
 //! Built-ins: [`RangeAssignor`] (`range`), [`RoundRobinAssignor`] (`roundrobin`),
 //! [`StickyAssignor`] (`sticky`) and [`CooperativeStickyAssignor`] (`cooperative-sticky`).
 //! All of them are pure functions of their inputs (no IO, no clock), so they are tested with
-//! property tests beside the code.
+//! property tests beside the code. `range`, `sticky` and `cooperative-sticky` are rack-aware
+//! (KIP-881; `sticky_rack.rs` for the sticky ones).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::record::TopicPartition;
 mod range;
 mod round_robin;
 mod sticky;
+mod sticky_rack;
 #[cfg(test)]
 mod tests;
 

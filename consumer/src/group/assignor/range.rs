@@ -136,7 +136,7 @@ impl<'a> TopicState<'a> {
 
 /// Java's `useRackAwareAssignment`: some consumer rack holds replicas, and not every
 /// partition is replicated on every rack (then racks could not change anything).
-fn use_rack_aware(consumer_racks: &BTreeSet<&str>, partition_racks: &[BTreeSet<&str>]) -> bool {
+pub(super) fn use_rack_aware(consumer_racks: &BTreeSet<&str>, partition_racks: &[BTreeSet<&str>]) -> bool {
     let all: BTreeSet<&str> = partition_racks.iter().flatten().copied().collect();
     if consumer_racks.is_disjoint(&all) {
         return false;

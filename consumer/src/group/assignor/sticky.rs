@@ -34,8 +34,9 @@
 //! before joining, so Java members send no owned partitions): `StickyAssignorUserData` v1 (v0
 //! without the generation), which [`StickyAssignor::subscription_user_data`] writes after
 //! [`StickyAssignor::on_assignment`]. Without user data it falls back to the subscription's
-//! owned partitions and generation. Rack awareness is not implemented for the sticky
-//! assignors: racks are ignored.
+//! owned partitions and generation.
+//!
+//! Rack awareness (KIP-881, when members send `client.rack`): see `sticky_rack.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -43,6 +44,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::sticky_rack::{RackInfo, Tp, fill_by_rack, improve_by_swaps};
 use super::{
     Assignment, Assignor, AssignorError, ClusterView, RebalanceProtocol, Subscription, into_assignments,
 };
@@ -227,9 +229,6 @@ fn decode_user_data(mut data: &[u8]) -> Option<Claim> {
     Some(Claim { owned, generation })
 }
 
-/// A partition as (topic index, partition id), topics indexed in name order.
-type Tp = (usize, i32);
-
 /// The sticky algorithm (see the module docs). Returns member → assigned partitions.
 fn sticky_assign(
     cluster: &ClusterView,
@@ -283,9 +282,13 @@ fn sticky_assign(
         }
     }
 
+    let racks = RackInfo::new(cluster, &topics, subscriptions.values());
     let identical = member_topics.windows(2).all(|w| w[0] == w[1]);
-    let current =
-        if identical { assign_identical(&all, owned) } else { assign_general(&all, &member_topics, owned) };
+    let current = if identical {
+        assign_identical(&all, owned, &racks)
+    } else {
+        assign_general(&all, &member_topics, owned, &racks)
+    };
 
     members
         .iter()
@@ -297,8 +300,8 @@ fn sticky_assign(
         .collect()
 }
 
-/// Step 2: every member subscribes to the same topics.
-fn assign_identical(all: &[Tp], mut current: Vec<BTreeSet<Tp>>) -> Vec<BTreeSet<Tp>> {
+/// Step 2: every member subscribes to the same topics (with racks: `sticky_rack.rs`).
+fn assign_identical(all: &[Tp], mut current: Vec<BTreeSet<Tp>>, racks: &RackInfo<'_>) -> Vec<BTreeSet<Tp>> {
     let m = current.len();
     let (Some(quota), Some(extra)) = (all.len().checked_div(m), all.len().checked_rem(m)) else {
         return current;
@@ -310,17 +313,41 @@ fn assign_identical(all: &[Tp], mut current: Vec<BTreeSet<Tp>>) -> Vec<BTreeSet<
     for &i in by_owned.iter().take(extra) {
         cap[i] = quota + 1;
     }
+    // with racks, owned partitions outside the member's rack may be revoked
+    let mut maybe_revoked: Vec<BTreeSet<Tp>> = vec![BTreeSet::new(); m];
+    if racks.active {
+        for (i, set) in current.iter_mut().enumerate() {
+            let (mismatched, kept): (BTreeSet<Tp>, BTreeSet<Tp>) =
+                std::mem::take(set).into_iter().partition(|tp| racks.mismatch(i, tp));
+            *set = kept;
+            maybe_revoked[i] = mismatched;
+        }
+    }
     for (set, &cap) in current.iter_mut().zip(&cap) {
         while set.len() > cap {
             set.pop_last();
         }
     }
-    let taken: BTreeSet<Tp> = current.iter().flatten().copied().collect();
-    for tp in all.iter().filter(|tp| !taken.contains(tp)) {
+    let kept: BTreeSet<Tp> = current.iter().flatten().copied().collect();
+    let mut free: BTreeSet<Tp> = all.iter().filter(|tp| !kept.contains(tp)).copied().collect();
+    if racks.active {
+        fill_by_rack(&mut current, &cap, &mut free, racks);
+        for (i, revoked) in maybe_revoked.iter().enumerate() {
+            for tp in revoked {
+                if current[i].len() < cap[i] && free.remove(tp) {
+                    current[i].insert(*tp);
+                }
+            }
+        }
+    }
+    for tp in all.iter().filter(|tp| free.contains(tp)) {
         let lightest = (0..m).filter(|&i| current[i].len() < cap[i]).min_by_key(|&i| current[i].len());
         if let Some(i) = lightest {
             current[i].insert(*tp);
         }
+    }
+    if racks.active {
+        improve_by_swaps(&mut current, &kept, racks);
     }
     current
 }
@@ -330,6 +357,7 @@ fn assign_general(
     all: &[Tp],
     member_topics: &[BTreeSet<usize>],
     mut current: Vec<BTreeSet<Tp>>,
+    racks: &RackInfo<'_>,
 ) -> Vec<BTreeSet<Tp>> {
     let owned = current.clone();
     let subscribers = |t: usize| (0..member_topics.len()).filter(move |&i| member_topics[i].contains(&t));
@@ -337,7 +365,8 @@ fn assign_general(
     let mut unowned: Vec<Tp> = all.iter().copied().filter(|tp| !taken.contains(tp)).collect();
     unowned.sort_by_key(|&(t, p)| (subscribers(t).count(), t, p));
     for tp in unowned {
-        if let Some(i) = subscribers(tp.0).min_by_key(|&i| current[i].len()) {
+        // at equal load, prefer a member in the partition's racks
+        if let Some(i) = subscribers(tp.0).min_by_key(|&i| (current[i].len(), !racks.matches(i, &tp))) {
             current[i].insert(tp);
         }
     }
@@ -503,6 +532,42 @@ mod tests {
         let got = run(&StickyAssignor::default(), &c, &subs);
         assert_eq!(got["a"], ["t1-0", "t1-1"]);
         assert_eq!(got["b"], ["t2-0", "t2-1", "t2-2", "t2-3"]);
+    }
+
+    #[test]
+    fn racks_win_over_stickiness_eager_and_are_withheld_cooperative() {
+        // t-0, t-1 live in rack a; t-2, t-3 in rack b
+        let racks = |r: &str| vec![r.to_owned()];
+        let c = ClusterView {
+            topics: [("t".to_owned(), vec![racks("a"), racks("a"), racks("b"), racks("b")])].into(),
+        };
+        let in_rack = |r: &str, s: Subscription| Subscription { rack_id: Some(r.into()), ..s };
+        let fresh = [("x", in_rack("b", sub(&["t"]))), ("y", in_rack("a", sub(&["t"])))];
+        let got = run(&StickyAssignor::default(), &c, &fresh);
+        assert_eq!(
+            (got["x"].clone(), got["y"].clone()),
+            (vec!["t-2".into(), "t-3".into()], vec!["t-0".into(), "t-1".into()])
+        );
+        // x owns the rack-a partitions: they move to y, as in Java (maybeRevokedPartitions)
+        let owned = [
+            ("x", in_rack("b", owning(&["t"], &[("t", 0), ("t", 1)], 1))),
+            ("y", in_rack("a", owning(&["t"], &[("t", 2), ("t", 3)], 1))),
+        ];
+        let got = run(&StickyAssignor::default(), &c, &owned);
+        assert_eq!(got["x"], ["t-2", "t-3"]);
+        let got = run(&CooperativeStickyAssignor::default(), &c, &owned);
+        assert!(got["x"].is_empty() && got["y"].is_empty(), "revoked first: {got:?}");
+        // rack b full: partitions outside their owners' rack that nobody in their rack can
+        // take stay with their owners (not handed out afresh, which would swap t-0 and t-1)
+        let owned = [
+            ("x", in_rack("b", owning(&["t"], &[("t", 1), ("t", 2)], 1))),
+            ("y", in_rack("b", owning(&["t"], &[("t", 0), ("t", 3)], 1))),
+        ];
+        for assignor in [&StickyAssignor::default() as &dyn Assignor, &CooperativeStickyAssignor::default()] {
+            let got = run(assignor, &c, &owned);
+            assert_eq!(got["x"], ["t-1", "t-2"], "{}", assignor.name());
+            assert_eq!(got["y"], ["t-0", "t-3"], "{}", assignor.name());
+        }
     }
 
     #[test]

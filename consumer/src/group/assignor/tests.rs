@@ -296,3 +296,104 @@ proptest! {
         }
     }
 }
+
+/// `subs` with member racks `r0`..`r2` from `racks`, and `cluster` with one or two replica
+/// racks per partition drawn from `seed` (two racks make greedy placement fall short).
+fn with_racks(cluster: &ClusterView, subs: &Subs, racks: &[u8], seed: u64) -> (ClusterView, Subs) {
+    let subs = subs
+        .iter()
+        .zip(racks.iter().cycle())
+        .map(|((m, s), r)| (m.clone(), Subscription { rack_id: Some(format!("r{r}")), ..s.clone() }))
+        .collect();
+    let mut seed = seed;
+    let topics = cluster
+        .topics
+        .iter()
+        .map(|(t, p)| {
+            let racks = (0..p.len())
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let first = (seed >> 33) % 3;
+                    let mut racks = vec![format!("r{first}")];
+                    if (seed >> 40) % 2 == 0 {
+                        racks.push(format!("r{}", (first + 1 + (seed >> 45) % 2) % 3));
+                    }
+                    racks
+                })
+                .collect();
+            (t.clone(), racks)
+        })
+        .collect();
+    (ClusterView { topics }, subs)
+}
+
+/// Whether `member` may hold `tp` on rack grounds (no rack, or a replica in its rack).
+fn rack_ok(cluster: &ClusterView, subs: &Subs, member: &str, tp: &TopicPartition) -> bool {
+    let Some(rack) = subs[member].rack_id.as_deref() else { return true };
+    let racks = usize::try_from(tp.partition).ok().and_then(|p| cluster.topics.get(&tp.topic)?.get(p));
+    racks.is_none_or(|r| r.is_empty() || r.iter().any(|x| x == rack))
+}
+
+/// No two members could swap a partition each (both subscribed) and have more partitions in
+/// their racks.
+fn no_improving_swap(
+    cluster: &ClusterView,
+    subs: &Subs,
+    result: &BTreeMap<String, Assignment>,
+) -> Result<(), TestCaseError> {
+    let ok = |m: &str, tp: &TopicPartition| i32::from(rack_ok(cluster, subs, m, tp));
+    for (a, pa) in result {
+        for x in pa.partitions.iter().filter(|x| !rack_ok(cluster, subs, a, x)) {
+            for (b, pb) in result.iter().filter(|(b, _)| *b != a && subs[*b].topics.contains(&x.topic)) {
+                for y in pb.partitions.iter().filter(|y| subs[a].topics.contains(&y.topic)) {
+                    prop_assert!(
+                        ok(b, x) + ok(a, y) <= ok(a, x) + ok(b, y),
+                        "{a} ({:?}) and {b} ({:?}) could swap {x} and {y}: {result:?}",
+                        subs[a].rack_id,
+                        subs[b].rack_id
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn rack_aware_sticky_is_balanced_rack_matched_and_stable(
+        (cluster, subs) in group(true),
+        racks in prop::collection::vec(0..3u8, 8),
+        seed in any::<u64>(),
+    ) {
+        let (cluster, subs) = with_racks(&cluster, &subs, &racks, seed);
+        for assignor in sticky_assignors() {
+            let result = settle(assignor.as_ref(), &cluster, &subs, 1)?;
+            prop_assert!(spread(result.values().map(|a| a.partitions.len())) <= 1, "{} unbalanced: {result:?}", assignor.name());
+            no_improving_swap(&cluster, &subs, &result)?;
+            let again = assign(assignor.as_ref(), &cluster, &feed_back(&subs, &result, 3));
+            prop_assert_eq!(owners(&again), owners(&result), "{} moved partitions with nothing changed", assignor.name());
+        }
+    }
+
+    #[test]
+    fn rack_aware_sticky_balances_different_subscriptions_and_is_stable(
+        (cluster, subs) in group(false),
+        racks in prop::collection::vec(0..3u8, 8),
+        seed in any::<u64>(),
+    ) {
+        let (cluster, subs) = with_racks(&cluster, &subs, &racks, seed);
+        for assignor in sticky_assignors() {
+            let result = settle(assignor.as_ref(), &cluster, &subs, 1)?;
+            for (giver, given) in &result {
+                for (taker, taken) in &result {
+                    let could = given.partitions.iter().any(|tp| subs[taker].topics.contains(&tp.topic));
+                    prop_assert!(!could || given.partitions.len() < taken.partitions.len() + 2,
+                        "{}: {taker} could take from {giver}: {result:?}", assignor.name());
+                }
+            }
+            let again = assign(assignor.as_ref(), &cluster, &feed_back(&subs, &result, 3));
+            prop_assert_eq!(owners(&again), owners(&result), "{} moved partitions with nothing changed", assignor.name());
+        }
+    }
+}
