@@ -143,6 +143,10 @@ pub struct Settings {
     pub transaction_max_timeout_ms: i32,
     /// How long a reassignment that adds replicas stays in progress (0: completes at once).
     pub reassignment_delay_ms: u64,
+    /// The finalized `transaction.version` feature (KIP-890): 2 enables transactions v2
+    /// (implicit partition / group adds on Produce v12+ / TxnOffsetCommit v5+, an epoch bump
+    /// at every EndTxn v5+); 0 or 1 keeps v1 semantics for every request version.
+    pub transaction_version: i16,
 }
 
 /// Everything the cluster knows.

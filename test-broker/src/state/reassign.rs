@@ -285,6 +285,7 @@ mod tests {
             group_initial_rebalance_delay_ms: 0,
             transaction_max_timeout_ms: 60_000,
             reassignment_delay_ms: delay_ms,
+            transaction_version: 2,
         };
         let bs = (1..=brokers).map(|id| BrokerState { id, port: 0, rack: None, up: true }).collect();
         State::new(settings, bs)

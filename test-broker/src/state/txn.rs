@@ -1,6 +1,11 @@
 //! The transaction coordinator's state: transactional ids, producer ids and epochs, ongoing
 //! transactions with their partitions, groups and pending offsets, as Kafka's
-//! `TransactionCoordinator` / `TransactionMetadata` keep them (transactions v1 semantics).
+//! `TransactionCoordinator` / `TransactionMetadata` keep them: transactions v1, and v2
+//! (KIP-890 part 2) when the cluster's `transaction.version` is 2 and the client uses the v2
+//! request versions: Produce v12+ and TxnOffsetCommit v5+ add their partition / group to the
+//! transaction themselves ([`add_partition_implicitly`]), and EndTxn v5+ bumps the producer
+//! epoch at every commit or abort, so the markers (written with the new epoch) fence every
+//! request of the old one, and a late EndTxn of a finished transaction can never end the next.
 //!
 //! One [`TxnState`] enum with one checked transition function
 //! ([`TransactionMetadata::transition`]). Decisions (commit, abort, fence) are taken here;
@@ -574,14 +579,19 @@ pub fn add_offsets(
 /// The checks TxnOffsetCommit makes against the transaction before offsets are staged: the
 /// producer, and that AddOffsetsToTxn added the group (INVALID_TXN_STATE otherwise, Kafka's
 /// verification answer for TxnOffsetCommit v0-4).
+///
+/// With `implicit` (transactions v2, TxnOffsetCommit v5+) the group is added here instead,
+/// starting the transaction if none is ongoing.
 pub fn check_txn_offset_commit(
-    st: &State,
+    st: &mut State,
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
     group: &str,
+    implicit: bool,
+    now: i64,
 ) -> Result<(), ErrorCode> {
-    let m = st.txns.txns.get(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
     m.check_producer(producer_id, producer_epoch).map_err(|e| match e {
         ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
         e => e,
@@ -589,10 +599,29 @@ pub fn check_txn_offset_commit(
     if m.state.is_preparing() {
         return Err(ErrorCode::ConcurrentTransactions);
     }
+    if implicit && !(m.state == TxnState::Ongoing && m.groups.contains(group)) {
+        begin(m, now)?;
+        m.groups.insert(group.to_owned());
+    }
     if m.state != TxnState::Ongoing || !m.groups.contains(group) {
         return Err(ErrorCode::InvalidTxnState);
     }
     Ok(())
+}
+
+/// Transactions v2: a Produce v12+ from a transactional producer adds its partition to the
+/// transaction (the partition leader's AddPartitionsToTxn to the coordinator in Kafka),
+/// starting one if none is ongoing. The producer id and epoch must be the current ones.
+pub fn add_partition_implicitly(
+    st: &mut State,
+    producer_id: i64,
+    producer_epoch: i16,
+    topic: &str,
+    partition: i32,
+    now: i64,
+) -> Result<(), ErrorCode> {
+    let id = st.txns.by_producer.get(&producer_id).cloned().ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    add_partitions(st, &id, producer_id, producer_epoch, &[(topic.to_owned(), partition)], now)
 }
 
 /// Stages an offset in the transaction (visible after the commit).
@@ -609,18 +638,23 @@ pub fn stage_offset(
     }
 }
 
-/// EndTxn (transactions v1): Kafka's `endTransaction`. Markers are written before this
-/// returns. Returns the producer id and epoch for the response.
+/// EndTxn: Kafka's `endTransaction`. Markers are written before this returns. Returns the
+/// producer id and epoch for the response. `v2` (EndTxn v5+ with `transaction.version` 2):
+/// see [`end_txn_v2`].
 pub fn end_txn(
     st: &mut State,
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
+    v2: bool,
     now: i64,
 ) -> Result<(i64, i16), ErrorCode> {
     if transactional_id.is_empty() {
         return Err(ErrorCode::InvalidRequest);
+    }
+    if v2 {
+        return end_txn_v2(st, transactional_id, producer_id, producer_epoch, commit, now);
     }
     let m = st.txns.txns.get(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
     m.check_producer(producer_id, producer_epoch)?;
@@ -638,4 +672,54 @@ pub fn end_txn(
         }
         _ => Err(ErrorCode::InvalidTxnState),
     }
+}
+
+/// EndTxn for transactions v2 (KIP-890 part 2): every commit or abort bumps the producer
+/// epoch, and the markers carry the new epoch, so the partitions fence the old one. A retry
+/// (the epoch just before the bump, the same outcome, already complete) gets the new epoch
+/// again; any other request with an old epoch is PRODUCER_FENCED, so a late EndTxn can never
+/// end the next transaction. An abort with nothing ongoing still bumps the epoch (the client
+/// cannot know whether a Produce it lost added a partition).
+fn end_txn_v2(
+    st: &mut State,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    now: i64,
+) -> Result<(i64, i16), ErrorCode> {
+    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    if m.producer_id != producer_id {
+        return Err(ErrorCode::InvalidProducerIdMapping);
+    }
+    let completed_as_asked =
+        matches!((m.state, commit), (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false));
+    if producer_epoch == m.last_producer_epoch && producer_epoch + 1 == m.producer_epoch && completed_as_asked
+    {
+        return Ok((m.producer_id, m.producer_epoch));
+    }
+    if producer_epoch != m.producer_epoch {
+        return Err(ErrorCode::ProducerFenced);
+    }
+    if m.state.is_preparing() {
+        return Err(ErrorCode::ConcurrentTransactions);
+    }
+    if m.state != TxnState::Ongoing {
+        if commit {
+            return Err(ErrorCode::InvalidTxnState);
+        }
+        // an abort of nothing: start an empty transaction so it can be aborted (no markers)
+        begin(m, now)?;
+    }
+    if m.producer_epoch >= EPOCH_EXHAUSTED - 1 {
+        // Kafka would rotate to a new producer id here; the test broker never gets this far
+        return Err(ErrorCode::UnknownServerError);
+    }
+    m.producer_epoch += 1;
+    st.txns.prepare_end(transactional_id, commit, now)?;
+    write_pending_markers(st, now);
+    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::UnknownServerError)?;
+    // the epoch a retry of this EndTxn carries
+    m.last_producer_epoch = producer_epoch;
+    Ok((m.producer_id, m.producer_epoch))
 }
