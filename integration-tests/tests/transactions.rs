@@ -463,10 +463,6 @@ async fn a_group_consumer_waits_for_pending_transactional_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_from_a_stale_generation_are_rejected() {
     let Some(t) = target(1).await else { return };
-    // the test broker's TxnOffsetCommit does not check the member and generation (KIP-447)
-    if t.real_only("offsets_from_a_stale_generation_are_rejected").is_none() {
-        return;
-    }
     let bs = t.bootstrap();
     let topic = topic(&t, "it-txn-generation", 2).await;
     let group = unique_topic("it-txn-generation-group");
