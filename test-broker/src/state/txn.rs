@@ -677,8 +677,9 @@ pub fn end_txn(
 /// EndTxn for transactions v2 (KIP-890 part 2): every commit or abort bumps the producer
 /// epoch, and the markers carry the new epoch, so the partitions fence the old one. A retry
 /// (the epoch just before the bump, the same outcome, already complete) gets the new epoch
-/// again; any other request with an old epoch is PRODUCER_FENCED, so a late EndTxn can never
-/// end the next transaction. An abort with nothing ongoing still bumps the epoch (the client
+/// again, the other outcome INVALID_TXN_STATE (as Kafka: a commit of a transaction the
+/// coordinator aborted on its timeout); while a transaction is ongoing any other epoch is
+/// PRODUCER_FENCED, so a late EndTxn can never end the next transaction. An abort with nothing ongoing still bumps the epoch (the client
 /// cannot know whether a Produce it lost added a partition).
 fn end_txn_v2(
     st: &mut State,
@@ -692,11 +693,24 @@ fn end_txn_v2(
     if m.producer_id != producer_id {
         return Err(ErrorCode::InvalidProducerIdMapping);
     }
-    let completed_as_asked =
-        matches!((m.state, commit), (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false));
-    if producer_epoch == m.last_producer_epoch && producer_epoch + 1 == m.producer_epoch && completed_as_asked
+    // Kafka's v2 epoch rule: once a commit or abort is decided, only the epoch before its
+    // bump may ask about it (a retry); any other state needs the current epoch
+    let decided =
+        m.state.is_preparing() || matches!(m.state, TxnState::CompleteCommit | TxnState::CompleteAbort);
+    if decided
+        && m.state != TxnState::PrepareEpochFence
+        && producer_epoch.checked_add(1) == Some(m.producer_epoch)
     {
-        return Ok((m.producer_id, m.producer_epoch));
+        return match (m.state, commit) {
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                Ok((m.producer_id, m.producer_epoch))
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(ErrorCode::ConcurrentTransactions)
+            }
+            // e.g. a commit after the coordinator aborted the transaction on its timeout
+            _ => Err(ErrorCode::InvalidTxnState),
+        };
     }
     if producer_epoch != m.producer_epoch {
         return Err(ErrorCode::ProducerFenced);
