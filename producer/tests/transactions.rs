@@ -390,3 +390,33 @@ async fn a_late_end_txn_of_a_finished_transaction_cannot_end_the_next(tv: i16) {
     assert!(c.aborted_transactions("t", 0).is_empty(), "the second transaction committed");
     assert_eq!(data_records(&c, "t", 0), 3);
 }
+
+/// Transactions v2: when the epoch runs out at an EndTxn, the coordinator answers with a new
+/// producer id at epoch 0; the producer adopts it (sequences from 0) and carries on.
+#[tokio::test]
+async fn an_exhausted_epoch_continues_under_a_new_producer_id() {
+    let c = cluster(2, 1, "t").await;
+    let first = producer(&c, "tx-o", &[]);
+    first.init_transactions(T).await.unwrap();
+    // the next InitProducerId bumps to MAX - 2, its transaction's EndTxn to MAX - 1: exhausted
+    assert!(c.set_transaction_epoch("tx-o", i16::MAX - 3));
+    let p = producer(&c, "tx-o", &[]);
+    p.init_transactions(T).await.unwrap();
+    let (old_pid, epoch) = c.transactional_producer("tx-o").unwrap();
+    assert_eq!(epoch, i16::MAX - 2);
+    p.begin_transaction().unwrap();
+    send_n(&p, "t", 0, 2).await;
+    p.commit_transaction(T).await.unwrap();
+    let (pid, epoch) = c.transactional_producer("tx-o").unwrap();
+    assert!(pid != old_pid && epoch == 0, "rotated: {pid}/{epoch}");
+    for _ in 0..2 {
+        p.begin_transaction().unwrap();
+        send_n(&p, "t", 0, 2).await;
+        p.commit_transaction(T).await.unwrap();
+    }
+    assert_eq!(c.transactional_producer("tx-o"), Some((pid, 2)));
+    assert_eq!(data_records(&c, "t", 0), 6);
+    assert!(c.aborted_transactions("t", 0).is_empty());
+    let new_id_batches = c.batches("t", 0).into_iter().filter(|b| !b.control && b.producer_id == pid).count();
+    assert!(new_id_batches >= 2, "the later transactions wrote under the new id");
+}

@@ -127,6 +127,9 @@ pub struct TransactionMetadata {
     pub producer_epoch: i16,
     /// The epoch before the last bump, for KIP-360 retries (-1 when a new producer fenced).
     pub last_producer_epoch: i16,
+    /// The producer id before a v2 EndTxn rotated it (its epoch ran out), or -1: a retry of
+    /// that EndTxn still carries it.
+    pub prev_producer_id: i64,
     /// `transaction.timeout.ms` of the last InitProducerId.
     pub timeout_ms: i32,
     /// State.
@@ -150,6 +153,7 @@ impl TransactionMetadata {
             producer_id,
             producer_epoch: -1,
             last_producer_epoch: -1,
+            prev_producer_id: -1,
             timeout_ms,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),
@@ -690,7 +694,13 @@ fn end_txn_v2(
     now: i64,
 ) -> Result<(i64, i16), ErrorCode> {
     let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    let completed_as_asked =
+        matches!((m.state, commit), (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false));
     if m.producer_id != producer_id {
+        // a retry of the EndTxn that rotated the producer id
+        if m.prev_producer_id == producer_id && producer_epoch >= EPOCH_EXHAUSTED - 1 && completed_as_asked {
+            return Ok((m.producer_id, m.producer_epoch));
+        }
         return Err(ErrorCode::InvalidProducerIdMapping);
     }
     // Kafka's v2 epoch rule: once a commit or abort is decided, only the epoch before its
@@ -725,15 +735,32 @@ fn end_txn_v2(
         // an abort of nothing: start an empty transaction so it can be aborted (no markers)
         begin(m, now)?;
     }
-    if m.producer_epoch >= EPOCH_EXHAUSTED - 1 {
-        // Kafka would rotate to a new producer id here; the test broker never gets this far
-        return Err(ErrorCode::UnknownServerError);
+    if m.producer_epoch >= EPOCH_EXHAUSTED {
+        return Err(ErrorCode::ProducerFenced);
     }
     m.producer_epoch += 1;
     st.txns.prepare_end(transactional_id, commit, now)?;
     write_pending_markers(st, now);
-    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::UnknownServerError)?;
+    // the epoch ran out: the markers carried the last one; the producer goes on under a new
+    // producer id at epoch 0 (Kafka's rotation at the end of a v2 transaction)
+    let rotate = st.txns.txns.get(transactional_id).is_some_and(|m| m.producer_epoch >= EPOCH_EXHAUSTED);
+    let new_pid = if rotate { Some(next_producer_id(st)) } else { None };
+    let coord = &mut st.txns;
+    let m = coord.txns.get_mut(transactional_id).ok_or(ErrorCode::UnknownServerError)?;
     // the epoch a retry of this EndTxn carries
     m.last_producer_epoch = producer_epoch;
+    if let Some(pid) = new_pid {
+        tracing::info!(
+            transactional_id,
+            old = m.producer_id,
+            new = pid,
+            "producer epoch exhausted; new producer id"
+        );
+        m.prev_producer_id = m.producer_id;
+        m.producer_id = pid;
+        m.producer_epoch = 0;
+        m.last_producer_epoch = -1;
+        coord.by_producer.insert(pid, transactional_id.to_owned());
+    }
     Ok((m.producer_id, m.producer_epoch))
 }
