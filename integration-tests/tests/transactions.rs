@@ -463,10 +463,6 @@ async fn a_group_consumer_waits_for_pending_transactional_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offsets_from_a_stale_generation_are_rejected() {
     let Some(t) = target(1).await else { return };
-    // the test broker's TxnOffsetCommit does not check the member and generation (KIP-447)
-    if t.real_only("offsets_from_a_stale_generation_are_rejected").is_none() {
-        return;
-    }
     let bs = t.bootstrap();
     let topic = topic(&t, "it-txn-generation", 2).await;
     let group = unique_topic("it-txn-generation-group");
@@ -515,6 +511,84 @@ async fn offsets_from_a_stale_generation_are_rejected() {
     p.commit_transaction(T).await.unwrap();
     p.close(T).await.unwrap();
     c2.close().await.unwrap();
+}
+
+/// The cluster's finalized `transaction.version` (ApiVersions v3+), 0 when not reported.
+async fn transaction_version(bootstrap: &str) -> i16 {
+    use kafka_client::{ClientConfig, NetworkClient, Purpose};
+    let cfg = ClientConfig::builder().bootstrap_servers(bootstrap.split(',')).build().unwrap();
+    let pool = NetworkClient::new(cfg);
+    let node = pool.least_loaded_node().expect("a bootstrap node");
+    let conn = pool.connection(node, Purpose::Admin).await.unwrap();
+    conn.api_versions().finalized_feature("transaction.version").unwrap_or(0)
+}
+
+/// Transactions v2 (KIP-890) where the cluster finalizes `transaction.version` 2 (the test
+/// broker's default, and a Kafka 4.x cluster formatted fresh): every commit and abort bumps
+/// the producer epoch, which the coordinator reports; under v1 the epoch stays.
+#[tokio::test]
+async fn every_transaction_bumps_the_epoch_under_transactions_v2() {
+    let Some(t) = target(1).await else { return };
+    let bs = t.bootstrap();
+    let tv = transaction_version(&bs).await;
+    eprintln!("cluster transaction.version = {tv}");
+    if let Target::External { .. } = t {
+        // Kafka 4.x formats a new cluster at the newest transaction.version
+        assert!(tv >= 2, "the real cluster finalizes transaction.version {tv}");
+    }
+    let topic = topic(&t, "it-txn-v2", 1).await;
+    let id = unique_topic("it-txn-v2-id");
+    let p = producer(&bs, Some(&id), &[]);
+    let admin = AdminClient::from_pairs([("bootstrap.servers", bs.as_str())]).unwrap();
+    let epoch = || async {
+        let d = admin.describe_transactions(&[id.as_str()]).await.unwrap();
+        let d = d[&id].as_ref().unwrap();
+        (d.producer_id, d.producer_epoch)
+    };
+    p.init_transactions(T).await.unwrap();
+    let (pid, first) = epoch().await;
+    for (i, commit) in [true, false, true].into_iter().enumerate() {
+        p.begin_transaction().unwrap();
+        p.send(ProducerRecord::new(&topic).value(format!("r{i}"))).await.unwrap();
+        if commit {
+            p.commit_transaction(T).await.unwrap();
+        } else {
+            p.abort_transaction(T).await.unwrap();
+        }
+        let expected = if tv >= 2 { first + i as i16 + 1 } else { first };
+        assert_eq!(epoch().await, (pid, expected), "after transaction {i} (transaction.version {tv})");
+    }
+    let got = read_all(&bs, &topic, 1, true, 2, Duration::from_millis(500)).await;
+    assert_eq!(sorted_values(&got), ["r0", "r2"]);
+    p.close(T).await.unwrap();
+}
+
+/// An abort of a transaction whose records never left the producer (a long linger): the
+/// coordinator never heard of it. Then a commit of one that did. Both must work on every
+/// protocol, right after `init_transactions` and after a completed transaction.
+#[tokio::test]
+async fn aborting_a_transaction_nothing_was_sent_in() {
+    let Some(t) = target(1).await else { return };
+    let bs = t.bootstrap();
+    let topic = topic(&t, "it-txn-unsent", 1).await;
+    let id = unique_topic("it-txn-unsent-id");
+    let p = producer(&bs, Some(&id), &[("linger.ms", "60000")]);
+    p.init_transactions(T).await.unwrap();
+    for round in 0..2 {
+        p.begin_transaction().unwrap();
+        let unsent = p.send(ProducerRecord::new(&topic).value(format!("aborted-{round}")));
+        // the sender sees the partition (v1 adds it; v2 counts the transaction as started)
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        p.abort_transaction(T).await.unwrap();
+        assert!(unsent.await.is_err(), "round {round}: the unsent record fails with the abort");
+        p.begin_transaction().unwrap();
+        let sent = p.send(ProducerRecord::new(&topic).value(format!("kept-{round}")));
+        p.commit_transaction(T).await.unwrap();
+        sent.await.unwrap();
+    }
+    let got = read_all(&bs, &topic, 1, true, 2, Duration::from_millis(500)).await;
+    assert_eq!(sorted_values(&got), ["kept-0", "kept-1"]);
+    p.close(T).await.unwrap();
 }
 
 /// The jars of the Kafka release `kafka.sh` resolved (`$KAFKA_CACHE_DIR/kafka-$KAFKA_VERSION/

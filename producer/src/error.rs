@@ -154,6 +154,11 @@ fn hint(code: ErrorCode) -> &'static str {
              and start a new one)"
         }
         ErrorCode::TransactionalIdAuthorizationFailed => " (not authorized for this transactional.id)",
+        ErrorCode::InvalidTxnState => {
+            " (the coordinator's transaction is not in a state that allows this; under transactions \
+             v2 a commit gets it when the coordinator already aborted the transaction because it \
+             outlived transaction.timeout.ms; close this producer and start a new one)"
+        }
         _ => "",
     }
 }

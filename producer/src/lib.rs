@@ -31,15 +31,14 @@
 //! - `txn/mod.rs`: its driver and the transactional API on [`Producer`] (`init_transactions`,
 //!   `begin_transaction`, `send_offsets_to_transaction`, `commit_transaction`,
 //!   `abort_transaction`): coordinator lookup/failover, InitProducerId (KIP-360 bump),
-//!   AddOffsetsToTxn + TxnOffsetCommit (KIP-447), EndTxn, retries.
+//!   AddOffsetsToTxn + TxnOffsetCommit (KIP-447), EndTxn, retries; transactions v2
+//!   (KIP-890: implicit partition/group adds, a new epoch from every EndTxn) whenever the
+//!   coordinator finalizes `transaction.version` >= 2, v1 otherwise.
 //! - `error.rs`: [`Error`] with `is_retriable()`, `is_fatal()`, `is_abortable()`.
 //!
 //! # Not yet
 //!
-//! Transactions v2 (KIP-890: EndTxn v5 epoch bump per transaction, implicit
-//! AddPartitionsToTxn via Produce v12): this producer always speaks transactions v1
-//! (explicit AddPartitionsToTxn ≤ v3, EndTxn ≤ v4, Produce ≤ v11), which Kafka 4.x brokers
-//! accept. Interceptors and per-record callbacks
+//! Interceptors and per-record callbacks
 //! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
 //! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
 //! With idempotence on, each partition has one batch in flight at a time (ordering is kept

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use kafka_client::{Purpose, conn::RequestOptions};
-use kafka_protocol::ErrorCode;
 use kafka_protocol::generated::{
     InitProducerIdRequest, ProduceRequest, ProduceResponse,
     produce_request::{PartitionProduceData, TopicProduceData},
 };
+use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 
 use crate::accumulator::{Ack, ProducerBatch};
@@ -219,9 +219,14 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
         return None;
     }
     let batches = kept;
+    // a v1 transaction must not use Produce v12+, which would add partitions under v2 rules
+    let (transactional_id, cap) = match shared.txn() {
+        Some(t) => (Some(t.transactional_id.clone()), (!t.is_v2()).then_some(crate::txn::PRODUCE_V1_MAX)),
+        None => (None, None),
+    };
     Some(Box::pin(async move {
         let req = ProduceRequest {
-            transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
+            transactional_id,
             acks: shared.cfg.acks.wire(),
             timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topic_data: topics,
@@ -234,7 +239,8 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
                 conn.send_oneway(&req, None)?;
                 return Ok(None);
             }
-            let opts = RequestOptions { version: None, timeout: Some(shared.cfg.client.request_timeout) };
+            let version = cap.and_then(|cap| conn.version(ApiKey::Produce).map(|v| v.min(cap)));
+            let opts = RequestOptions { version, timeout: Some(shared.cfg.client.request_timeout) };
             conn.send_with(&req, opts).await.map(Some)
         }
         .await;

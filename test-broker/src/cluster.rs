@@ -109,6 +109,7 @@ impl Default for TestClusterBuilder {
                 transaction_max_timeout_ms: 900_000,
                 reassignment_delay_ms: 0,
                 rack_aware_replica_selector: false,
+                transaction_version: 2,
             },
             topics: Vec::new(),
             racks: false,
@@ -186,6 +187,15 @@ impl TestClusterBuilder {
     /// reassignment completes at once, since replicas share one in-memory log).
     pub fn reassignment_delay(mut self, delay: Duration) -> Self {
         self.settings.reassignment_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// The finalized `transaction.version` feature ApiVersions reports (default 2, as a Kafka
+    /// 4.x cluster formatted fresh). 2: transactions v2 (KIP-890 part 2) for clients that use
+    /// Produce v12+ / EndTxn v5+ / TxnOffsetCommit v5+; 1 (or 0): transactions v1 only, any
+    /// request version behaves as v1. Values above 2 are capped to 2.
+    pub fn transaction_version(mut self, level: i16) -> Self {
+        self.settings.transaction_version = level.clamp(0, 2);
         self
     }
     /// Adds a SASL user (repeatable). With at least one user every listener requires SASL

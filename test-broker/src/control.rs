@@ -270,6 +270,20 @@ impl TestCluster {
         self.transaction(transactional_id).map(|m| (m.producer_id, m.producer_epoch))
     }
 
+    /// Sets a transactional id's producer epoch as if that many transactions had passed
+    /// (to reach epoch exhaustion in a test); `false` when the id is unknown.
+    pub fn set_transaction_epoch(&self, transactional_id: &str, epoch: i16) -> bool {
+        let mut st = self.shared.state();
+        match st.txns.txns.get_mut(transactional_id) {
+            Some(m) => {
+                m.producer_epoch = epoch;
+                m.last_producer_epoch = -1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The partitions in a transactional id's current transaction.
     pub fn transaction_partitions(&self, transactional_id: &str) -> Vec<(String, i32)> {
         self.transaction(transactional_id).map(|m| m.partitions.into_iter().collect()).unwrap_or_default()

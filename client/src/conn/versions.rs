@@ -20,6 +20,10 @@ pub fn client_versions(api: ApiKey) -> VersionRange {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiVersions {
     broker: BTreeMap<i16, VersionRange>,
+    /// Cluster-wide finalized features (ApiVersions v3+): name → max version level.
+    finalized: BTreeMap<String, i16>,
+    /// The epoch of `finalized` (-1: unknown or not reported).
+    finalized_epoch: i64,
 }
 
 impl ApiVersions {
@@ -30,7 +34,21 @@ impl ApiVersions {
             .iter()
             .map(|k| (k.api_key, VersionRange { min: k.min_version, max: k.max_version }))
             .collect();
-        ApiVersions { broker }
+        let finalized =
+            resp.finalized_features.iter().map(|f| (f.name.clone(), f.max_version_level)).collect();
+        ApiVersions { broker, finalized, finalized_epoch: resp.finalized_features_epoch }
+    }
+
+    /// The finalized max version level of cluster feature `name` (e.g. `transaction.version`),
+    /// `None` when the broker did not report it (older brokers, ApiVersions below v3, or a
+    /// level of 0, which Kafka leaves out).
+    pub fn finalized_feature(&self, name: &str) -> Option<i16> {
+        self.finalized.get(name).copied()
+    }
+
+    /// The epoch of the finalized features (-1 when unknown); a higher epoch is newer.
+    pub fn finalized_features_epoch(&self) -> i64 {
+        self.finalized_epoch
     }
 
     /// The broker's advertised range for `api` (`None`: not offered).
@@ -102,9 +120,30 @@ mod tests {
     }
 
     #[test]
+    fn finalized_features_are_kept() {
+        use kafka_protocol::generated::api_versions_response::FinalizedFeatureKey;
+        let mut r = resp(&[]);
+        assert_eq!(ApiVersions::from_response(&r).finalized_feature("transaction.version"), None);
+        r.finalized_features_epoch = 7;
+        r.finalized_features = vec![FinalizedFeatureKey {
+            name: "transaction.version".into(),
+            max_version_level: 2,
+            min_version_level: 2,
+            ..Default::default()
+        }];
+        let v = ApiVersions::from_response(&r);
+        assert_eq!(v.finalized_feature("transaction.version"), Some(2));
+        assert_eq!(v.finalized_features_epoch(), 7);
+        assert_eq!(v.finalized_feature("metadata.version"), None);
+    }
+
+    #[test]
     fn unstable_latest_versions_are_not_used() {
-        assert!(ApiKey::EndTxn.latest_version_unstable());
-        assert_eq!(client_versions(ApiKey::EndTxn).max, ApiKey::EndTxn.versions().max - 1);
+        for api in ApiKey::ALL.iter().filter(|a| a.latest_version_unstable()) {
+            let r = api.versions();
+            assert_eq!(client_versions(*api).max, if r.max > r.min { r.max - 1 } else { r.max }, "{api:?}");
+        }
+        assert_eq!(client_versions(ApiKey::EndTxn).max, 5, "EndTxn v5 is stable since Kafka 4.0");
         assert_eq!(client_versions(ApiKey::Metadata), ApiKey::Metadata.versions());
     }
 }

@@ -397,7 +397,7 @@ impl ApiKey {
     /// The request versions this codec supports.
     pub fn versions(self) -> crate::VersionRange {
         match self {
-            ApiKey::Produce => crate::VersionRange { min: 0, max: 11 },
+            ApiKey::Produce => crate::VersionRange { min: 0, max: 12 },
             ApiKey::Fetch => crate::VersionRange { min: 0, max: 17 },
             ApiKey::ListOffsets => crate::VersionRange { min: 0, max: 10 },
             ApiKey::Metadata => crate::VersionRange { min: 0, max: 12 },
@@ -421,7 +421,7 @@ impl ApiKey {
             ApiKey::AddOffsetsToTxn => crate::VersionRange { min: 0, max: 4 },
             ApiKey::EndTxn => crate::VersionRange { min: 0, max: 5 },
             ApiKey::WriteTxnMarkers => crate::VersionRange { min: 0, max: 1 },
-            ApiKey::TxnOffsetCommit => crate::VersionRange { min: 0, max: 4 },
+            ApiKey::TxnOffsetCommit => crate::VersionRange { min: 0, max: 5 },
             ApiKey::DescribeAcls => crate::VersionRange { min: 0, max: 3 },
             ApiKey::CreateAcls => crate::VersionRange { min: 0, max: 3 },
             ApiKey::DeleteAcls => crate::VersionRange { min: 0, max: 3 },
@@ -555,8 +555,7 @@ impl ApiKey {
     pub fn latest_version_unstable(self) -> bool {
         matches!(
             self,
-            ApiKey::EndTxn
-                | ApiKey::ConsumerGroupHeartbeat
+            ApiKey::ConsumerGroupHeartbeat
                 | ApiKey::ShareGroupHeartbeat
                 | ApiKey::ShareGroupDescribe
                 | ApiKey::ShareFetch

@@ -108,6 +108,6 @@ impl crate::Message for EndTxnRequest {
 
 impl crate::Request for EndTxnRequest {
     const API_KEY: crate::ApiKey = crate::ApiKey::EndTxn;
-    const LATEST_VERSION_UNSTABLE: bool = true;
+    const LATEST_VERSION_UNSTABLE: bool = false;
     type Response = super::end_txn_response::EndTxnResponse;
 }

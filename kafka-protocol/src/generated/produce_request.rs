@@ -5,7 +5,7 @@
 
 //! ProduceRequest (API key 0).
 //!
-//! Valid versions 0-11, flexible versions 9+.
+//! Valid versions 0-12, flexible versions 9+.
 
 #[doc = "ProduceRequest: the body of the message (see the module docs for its versions)."]
 #[derive(Debug, Clone, PartialEq)]
@@ -44,8 +44,8 @@ impl ProduceRequest {
 impl crate::Encodable for ProduceRequest {
     fn encode(&self, buf: &mut bytes::BytesMut, version: i16) -> crate::Result<()> {
         let flexible = version >= 9;
-        if !(0..=11).contains(&version) {
-            return Err(crate::Error::UnsupportedVersion { api: "ProduceRequest", version, min: 0, max: 11 });
+        if !(0..=12).contains(&version) {
+            return Err(crate::Error::UnsupportedVersion { api: "ProduceRequest", version, min: 0, max: 12 });
         }
         if version >= 3 {
             let v = self.transactional_id.as_deref();
@@ -88,8 +88,8 @@ impl crate::Encodable for ProduceRequest {
 impl crate::Decodable for ProduceRequest {
     fn decode(buf: &mut bytes::Bytes, version: i16) -> crate::Result<Self> {
         let flexible = version >= 9;
-        if !(0..=11).contains(&version) {
-            return Err(crate::Error::UnsupportedVersion { api: "ProduceRequest", version, min: 0, max: 11 });
+        if !(0..=12).contains(&version) {
+            return Err(crate::Error::UnsupportedVersion { api: "ProduceRequest", version, min: 0, max: 12 });
         }
         let mut this = Self::default();
         if version >= 3 {
@@ -302,7 +302,7 @@ impl crate::Decodable for PartitionProduceData {
 
 impl crate::Message for ProduceRequest {
     const NAME: &'static str = "ProduceRequest";
-    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 11 };
+    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 12 };
     const FLEXIBLE_VERSIONS: crate::VersionRange = crate::VersionRange { min: 9, max: i16::MAX };
     const DEPRECATED_VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 6 };
 }

@@ -5,7 +5,7 @@
 
 //! ProduceResponse (API key 0).
 //!
-//! Valid versions 0-11, flexible versions 9+.
+//! Valid versions 0-12, flexible versions 9+.
 
 #[doc = "ProduceResponse: the body of the message (see the module docs for its versions)."]
 #[derive(Debug, Clone, PartialEq)]
@@ -46,12 +46,12 @@ impl ProduceResponse {
 impl crate::Encodable for ProduceResponse {
     fn encode(&self, buf: &mut bytes::BytesMut, version: i16) -> crate::Result<()> {
         let flexible = version >= 9;
-        if !(0..=11).contains(&version) {
+        if !(0..=12).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "ProduceResponse",
                 version,
                 min: 0,
-                max: 11,
+                max: 12,
             });
         }
         {
@@ -102,12 +102,12 @@ impl crate::Encodable for ProduceResponse {
 impl crate::Decodable for ProduceResponse {
     fn decode(buf: &mut bytes::Bytes, version: i16) -> crate::Result<Self> {
         let flexible = version >= 9;
-        if !(0..=11).contains(&version) {
+        if !(0..=12).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "ProduceResponse",
                 version,
                 min: 0,
-                max: 11,
+                max: 12,
             });
         }
         let mut this = Self::default();
@@ -762,7 +762,7 @@ impl crate::Decodable for LeaderIdAndEpoch {
 
 impl crate::Message for ProduceResponse {
     const NAME: &'static str = "ProduceResponse";
-    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 11 };
+    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 12 };
     const FLEXIBLE_VERSIONS: crate::VersionRange = crate::VersionRange { min: 9, max: i16::MAX };
     const DEPRECATED_VERSIONS: crate::VersionRange = crate::VersionRange::NONE;
 }

@@ -5,7 +5,7 @@
 
 //! TxnOffsetCommitRequest (API key 28).
 //!
-//! Valid versions 0-4, flexible versions 3+.
+//! Valid versions 0-5, flexible versions 3+.
 
 #[doc = "TxnOffsetCommitRequest: the body of the message (see the module docs for its versions)."]
 #[derive(Debug, Clone, PartialEq)]
@@ -49,12 +49,12 @@ impl Default for TxnOffsetCommitRequest {
 impl crate::Encodable for TxnOffsetCommitRequest {
     fn encode(&self, buf: &mut bytes::BytesMut, version: i16) -> crate::Result<()> {
         let flexible = version >= 3;
-        if !(0..=4).contains(&version) {
+        if !(0..=5).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "TxnOffsetCommitRequest",
                 version,
                 min: 0,
-                max: 4,
+                max: 5,
             });
         }
         {
@@ -133,12 +133,12 @@ impl crate::Encodable for TxnOffsetCommitRequest {
 impl crate::Decodable for TxnOffsetCommitRequest {
     fn decode(buf: &mut bytes::Bytes, version: i16) -> crate::Result<Self> {
         let flexible = version >= 3;
-        if !(0..=4).contains(&version) {
+        if !(0..=5).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "TxnOffsetCommitRequest",
                 version,
                 min: 0,
-                max: 4,
+                max: 5,
             });
         }
         let mut this = Self::default();
@@ -432,7 +432,7 @@ impl crate::Decodable for TxnOffsetCommitRequestPartition {
 
 impl crate::Message for TxnOffsetCommitRequest {
     const NAME: &'static str = "TxnOffsetCommitRequest";
-    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 4 };
+    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 5 };
     const FLEXIBLE_VERSIONS: crate::VersionRange = crate::VersionRange { min: 3, max: i16::MAX };
     const DEPRECATED_VERSIONS: crate::VersionRange = crate::VersionRange::NONE;
 }

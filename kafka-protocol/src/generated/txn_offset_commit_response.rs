@@ -5,7 +5,7 @@
 
 //! TxnOffsetCommitResponse (API key 28).
 //!
-//! Valid versions 0-4, flexible versions 3+.
+//! Valid versions 0-5, flexible versions 3+.
 
 #[doc = "TxnOffsetCommitResponse: the body of the message (see the module docs for its versions)."]
 #[derive(Debug, Clone, PartialEq)]
@@ -27,12 +27,12 @@ impl Default for TxnOffsetCommitResponse {
 impl crate::Encodable for TxnOffsetCommitResponse {
     fn encode(&self, buf: &mut bytes::BytesMut, version: i16) -> crate::Result<()> {
         let flexible = version >= 3;
-        if !(0..=4).contains(&version) {
+        if !(0..=5).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "TxnOffsetCommitResponse",
                 version,
                 min: 0,
-                max: 4,
+                max: 5,
             });
         }
         {
@@ -68,12 +68,12 @@ impl crate::Encodable for TxnOffsetCommitResponse {
 impl crate::Decodable for TxnOffsetCommitResponse {
     fn decode(buf: &mut bytes::Bytes, version: i16) -> crate::Result<Self> {
         let flexible = version >= 3;
-        if !(0..=4).contains(&version) {
+        if !(0..=5).contains(&version) {
             return Err(crate::Error::UnsupportedVersion {
                 api: "TxnOffsetCommitResponse",
                 version,
                 min: 0,
-                max: 4,
+                max: 5,
             });
         }
         let mut this = Self::default();
@@ -306,7 +306,7 @@ impl crate::Decodable for TxnOffsetCommitResponsePartition {
 
 impl crate::Message for TxnOffsetCommitResponse {
     const NAME: &'static str = "TxnOffsetCommitResponse";
-    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 4 };
+    const VERSIONS: crate::VersionRange = crate::VersionRange { min: 0, max: 5 };
     const FLEXIBLE_VERSIONS: crate::VersionRange = crate::VersionRange { min: 3, max: i16::MAX };
     const DEPRECATED_VERSIONS: crate::VersionRange = crate::VersionRange::NONE;
 }

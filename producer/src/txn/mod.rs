@@ -1,10 +1,20 @@
-//! Transactions (transactions v1: explicit AddPartitionsToTxn, EndTxn v0–4, Produce ≤ v11).
+//! Transactions, v1 and v2 (KIP-890 part 2).
+//!
+//! - v1: explicit AddPartitionsToTxn (≤ v3) before a partition's first batch, AddOffsetsToTxn
+//!   before TxnOffsetCommit (≤ v4), EndTxn ≤ v4, Produce ≤ v11.
+//! - v2, when the transaction coordinator finalizes `transaction.version` >= 2 and serves
+//!   EndTxn v5, TxnOffsetCommit v5 and Produce v12 ([`supports_v2`]; decided per transaction
+//!   at `begin`, as Java's `isTransactionV2Enabled`): no AddPartitionsToTxn or AddOffsetsToTxn
+//!   (Produce v12 / TxnOffsetCommit v5 add the partition / group), and EndTxn v5 answers
+//!   with a new epoch (a new producer id when the epoch ran out) that the producer adopts,
+//!   restarting its sequences. The old epoch is then fenced, so a late EndTxn or a zombie
+//!   batch of a finished transaction cannot touch the next one.
 //!
 //! `state.rs` is the sans-IO [`TransactionManager`]; this file is its driver: coordinator
 //! discovery and failover, InitProducerId (with the KIP-360 epoch bump), AddOffsetsToTxn +
 //! TxnOffsetCommit (KIP-447 group metadata), EndTxn, and the public transactional API on
-//! [`Producer`]. The sender (`sender.rs`) sends AddPartitionsToTxn itself, before it drains a
-//! partition's first batch of a transaction.
+//! [`Producer`]. The sender (`sender.rs`) sends AddPartitionsToTxn itself (v1), before it
+//! drains a partition's first batch of a transaction.
 //!
 //! Concurrency: the manager sits in `Shared::txn` behind a std mutex, held only for its
 //! synchronous calls (never across an await). `Shared::txn_open` mirrors "state is
@@ -28,7 +38,7 @@ use kafka_protocol::generated::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest,
     TxnOffsetCommitRequest,
 };
-use kafka_protocol::{ErrorCode, Request};
+use kafka_protocol::{ApiKey, ErrorCode, Request};
 use tokio::time::Instant;
 
 pub use state::TxnState;
@@ -38,9 +48,20 @@ use crate::error::{Error, Result, is_fatal_code};
 use crate::producer::{Producer, Shared, lock};
 
 /// The highest versions a transactions-v1 client uses (Java's `forClient` builders): EndTxn
-/// v5+ and Produce v12+ mean transactions v2 (KIP-890), which this producer does not do yet.
-const END_TXN_MAX: i16 = 4;
+/// v5+, TxnOffsetCommit v5+ and Produce v12+ mean transactions v2 (KIP-890).
+const END_TXN_V1_MAX: i16 = 4;
+const TXN_OFFSET_COMMIT_V1_MAX: i16 = 4;
+pub(crate) const PRODUCE_V1_MAX: i16 = 11;
 const ADD_PARTITIONS_MAX: i16 = 3;
+
+/// Whether a transaction coordinator with these ApiVersions can run transactions v2: the
+/// cluster finalized `transaction.version` >= 2 and the broker serves the v2 versions.
+pub(crate) fn supports_v2(v: &kafka_client::conn::ApiVersions) -> bool {
+    v.finalized_feature("transaction.version").is_some_and(|level| level >= 2)
+        && v.supports(ApiKey::EndTxn, 5)
+        && v.supports(ApiKey::TxnOffsetCommit, 5)
+        && v.supports(ApiKey::Produce, 12)
+}
 /// Java retries AddPartitionsToTxn after CONCURRENT_TRANSACTIONS this quickly (the previous
 /// transaction's markers are usually written within milliseconds).
 const CONCURRENT_TXN_BACKOFF: Duration = Duration::from_millis(20);
@@ -110,6 +131,10 @@ pub(crate) async fn coordinator_request<R: Request>(
 ) -> kafka_client::Result<R::Response> {
     let result = async {
         let conn = shared.coordinators.connect(ty, key, Purpose::Admin).await?;
+        if ty == CoordinatorType::Transaction {
+            let v2 = supports_v2(conn.api_versions());
+            shared.with_txn(|t| t.observe_coordinator(v2));
+        }
         let version = match (cap, conn.version(R::API_KEY)) {
             (Some(cap), Some(v)) => Some(v.min(cap)),
             _ => None,
@@ -270,8 +295,14 @@ async fn init_producer_id(shared: &Shared, id: &str, current: Option<(i64, i16)>
     }
 }
 
-/// One EndTxn attempt.
-async fn end_txn(shared: &Shared, id: &str, producer: (i64, i16), commit: bool) -> Step<()> {
+/// One EndTxn attempt; v2 answers with the new producer id and epoch.
+async fn end_txn(
+    shared: &Shared,
+    id: &str,
+    producer: (i64, i16),
+    commit: bool,
+    v2: bool,
+) -> Step<Option<(i64, i16)>> {
     let req = EndTxnRequest {
         transactional_id: id.to_owned(),
         producer_id: producer.0,
@@ -279,8 +310,27 @@ async fn end_txn(shared: &Shared, id: &str, producer: (i64, i16), commit: bool) 
         committed: commit,
         ..Default::default()
     };
-    match coordinator_request(shared, CoordinatorType::Transaction, id, &req, Some(END_TXN_MAX)).await {
-        Ok(r) => classify(shared, CoordinatorType::Transaction, id, "EndTxn", ErrorCode::from(r.error_code)),
+    let cap = if v2 { None } else { Some(END_TXN_V1_MAX) };
+    match coordinator_request(shared, CoordinatorType::Transaction, id, &req, cap).await {
+        Ok(r) => {
+            match classify(shared, CoordinatorType::Transaction, id, "EndTxn", ErrorCode::from(r.error_code))
+            {
+                Step::Done(()) if v2 => {
+                    if r.producer_id < 0 || r.producer_epoch < 0 {
+                        // a v2 coordinator always returns the bumped epoch; without it the
+                        // next transaction would reuse a fenced one
+                        return Step::Fail(
+                            Severity::Fatal,
+                            Error::Coordinator { api: "EndTxn", code: ErrorCode::UnsupportedVersion },
+                        );
+                    }
+                    Step::Done(Some((r.producer_id, r.producer_epoch)))
+                }
+                Step::Done(()) => Step::Done(None),
+                Step::Retry(d, e) => Step::Retry(d, e),
+                Step::Fail(sev, e) => Step::Fail(sev, e),
+            }
+        }
         Err(e) => client_step(shared, e),
     }
 }
@@ -334,9 +384,9 @@ impl Producer {
                         detail: "the last commit_transaction timed out; call it again".into(),
                     });
                 }
-                t.require("begin_transaction", &[TxnState::Ready])?;
+                t.begin()?;
                 t.failures_at_begin = self.shared.acc.pool.failures();
-                t.transition(TxnState::InTransaction)
+                Ok(())
             })
             .expect("transactional")
     }
@@ -351,10 +401,10 @@ impl Producer {
     ) -> Result<()> {
         self.manager_or_err("send_offsets_to_transaction")?;
         let s = &self.shared;
-        let (id, producer) = s
+        let (id, producer, v2) = s
             .with_txn(|t| -> Result<_> {
                 t.require("send_offsets_to_transaction", &[TxnState::InTransaction])?;
-                Ok((t.transactional_id.clone(), t.producer().expect("initialized")))
+                Ok((t.transactional_id.clone(), t.producer().expect("initialized"), t.is_v2()))
             })
             .expect("transactional")?;
         let timeout = s.cfg.max_block;
@@ -363,7 +413,8 @@ impl Producer {
             s.with_txn(|t| t.fail(sev, e.clone()));
             e
         };
-        let needs_add = s.with_txn(|t| !t.groups.contains(&group.group_id)).expect("transactional");
+        // v2: TxnOffsetCommit v5 adds the group itself (Java skips AddOffsetsToTxn too)
+        let needs_add = !v2 && s.with_txn(|t| !t.groups.contains(&group.group_id)).expect("transactional");
         if needs_add {
             let req = AddOffsetsToTxnRequest {
                 transactional_id: id.clone(),
@@ -419,8 +470,13 @@ impl Producer {
             ..Default::default()
         };
         let gid = group.group_id.as_str();
+        let cap = if v2 { None } else { Some(TXN_OFFSET_COMMIT_V1_MAX) };
+        if v2 {
+            // from here the coordinator may know of the transaction: EndTxn must be sent
+            s.with_txn(|t| t.groups.insert(group.group_id.clone()));
+        }
         let attempt = || async {
-            let r = match coordinator_request(s, CoordinatorType::Group, gid, &req, None).await {
+            let r = match coordinator_request(s, CoordinatorType::Group, gid, &req, cap).await {
                 Ok(r) => r,
                 Err(e) => return client_step(s, e),
             };
@@ -557,14 +613,20 @@ impl Producer {
     async fn end_transaction(&self, commit: bool, deadline: Instant, timeout: Duration) -> Result<()> {
         let s = &self.shared;
         let op = if commit { "commit_transaction" } else { "abort_transaction" };
-        let (id, producer, empty) = s
-            .with_txn(|t| (t.transactional_id.clone(), t.producer().expect("initialized"), t.is_empty()))
+        let (id, producer, empty, v2) = s
+            .with_txn(|t| {
+                (t.transactional_id.clone(), t.producer().expect("initialized"), t.is_empty(), t.is_v2())
+            })
             .expect("transactional");
         // nothing was added: the coordinator has no transaction to end (Java skips EndTxn too)
         if !empty {
             s.with_txn(|t| t.unresolved_end = Some(commit));
-            match retry_until(op, deadline, timeout, || end_txn(s, &id, producer, commit)).await {
-                Ok(()) => {}
+            match retry_until(op, deadline, timeout, || end_txn(s, &id, producer, commit, v2)).await {
+                Ok(Some((pid, epoch))) => {
+                    tracing::debug!(transactional_id = %id, commit, producer_id = pid, epoch, "transaction ended; new epoch");
+                    return s.with_txn(|t| t.completed_v2(pid, epoch)).expect("transactional");
+                }
+                Ok(None) => {}
                 Err((_, e @ Error::Timeout(..))) => {
                     tracing::warn!(transactional_id = %id, commit, "EndTxn outcome unknown; it must be retried");
                     return Err(e);

@@ -2,6 +2,12 @@
 //! with one checked transition function, the producer id and epoch, and the per-partition
 //! "added to the transaction" bookkeeping the sender consults before draining a partition.
 //!
+//! Transactions v2 (KIP-890 part 2) is decided per transaction at `begin`, from what the
+//! transaction coordinator last advertised ([`TransactionManager::observe_coordinator`]):
+//! a v2 transaction adds partitions implicitly (no AddPartitionsToTxn, the sender may drain
+//! at once), and its EndTxn returns a new epoch that [`TransactionManager::completed_v2`]
+//! adopts.
+//!
 //! Nothing here does I/O or reads the clock; the driver (`txn/mod.rs`) and the sender feed it
 //! outcomes and ask it what to do.
 
@@ -96,6 +102,12 @@ pub(crate) struct TransactionManager {
     /// The buffer pool's failure count when the transaction began: any batch that failed
     /// since (even one that expired unsent) makes the commit fail.
     pub(crate) failures_at_begin: u64,
+    /// Whether the transaction coordinator last seen finalizes `transaction.version` >= 2 and
+    /// serves the v2 request versions (Java's `isTransactionV2Enabled` input).
+    v2_available: bool,
+    /// Whether the current (or next, while Ready) transaction uses transactions v2. Fixed
+    /// at `begin`: a transaction never changes protocol half-way.
+    v2: bool,
 }
 
 impl TransactionManager {
@@ -111,7 +123,33 @@ impl TransactionManager {
             epoch_bump_required: false,
             unresolved_end: None,
             failures_at_begin: 0,
+            v2_available: false,
+            v2: false,
         }
+    }
+
+    /// Records whether the transaction coordinator supports transactions v2 (from its
+    /// ApiVersions); used from the next `begin` (and `init`) on.
+    pub(crate) fn observe_coordinator(&mut self, v2: bool) {
+        if v2 != self.v2_available {
+            tracing::info!(transactional_id = %self.transactional_id, v2, "transaction protocol of the coordinator");
+        }
+        self.v2_available = v2;
+        if matches!(self.state, TxnState::Uninitialized | TxnState::Initializing | TxnState::Ready) {
+            self.v2 = v2;
+        }
+    }
+
+    /// Whether the current transaction uses transactions v2 (KIP-890).
+    pub(crate) fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// `begin_transaction`: fixes the protocol for this transaction, then InTransaction.
+    pub(crate) fn begin(&mut self) -> Result<(), Error> {
+        self.require("begin_transaction", &[TxnState::Ready])?;
+        self.v2 = self.v2_available;
+        self.transition(TxnState::InTransaction)
     }
 
     pub(crate) fn state(&self) -> TxnState {
@@ -148,6 +186,7 @@ impl TransactionManager {
             self.pending.clear();
             self.groups.clear();
             self.last_error = None;
+            self.v2 = self.v2_available;
         }
         self.state = to;
         Ok(())
@@ -195,9 +234,12 @@ impl TransactionManager {
         let _ = self.transition(to);
     }
 
-    /// A partition has records in the accumulator: it must be added before they are sent.
+    /// A partition has records in the accumulator: it must be added before they are sent
+    /// (v1); in a v2 transaction the Produce request adds it, so it counts as added at once.
     pub(crate) fn maybe_add_partition(&mut self, tp: &Tp) {
-        if !self.added.contains(tp) && !self.pending.contains(tp) {
+        if self.v2 && matches!(self.state, TxnState::InTransaction | TxnState::CommittingTransaction) {
+            self.added.insert(tp.clone());
+        } else if !self.added.contains(tp) && !self.pending.contains(tp) {
             self.pending.insert(tp.clone());
         }
     }
@@ -240,6 +282,17 @@ impl TransactionManager {
     pub(crate) fn completed(&mut self) -> Result<(), Error> {
         self.unresolved_end = None;
         self.transition(TxnState::Ready)
+    }
+
+    /// A v2 EndTxn succeeded with the coordinator's new producer id and epoch (bumped at
+    /// every transaction, a new id when the epoch ran out): adopting it restarts every
+    /// sequence and settles any pending epoch bump (KIP-360's, too).
+    pub(crate) fn completed_v2(&mut self, producer_id: i64, epoch: i16) -> Result<(), Error> {
+        if producer_id >= 0 && epoch >= 0 {
+            self.producer = Some((producer_id, epoch));
+            self.epoch_bump_required = false;
+        }
+        self.completed()
     }
 }
 
@@ -290,6 +343,28 @@ mod tests {
         assert!(t.may_drain("a", 1), "commit flushes");
         t.completed().unwrap();
         assert!(!t.may_drain("a", 1) && !t.is_added(&tp));
+    }
+
+    #[test]
+    fn v2_is_fixed_at_begin_adds_implicitly_and_adopts_the_new_epoch() {
+        let mut t = ready();
+        t.observe_coordinator(true);
+        t.begin().unwrap();
+        assert!(t.is_v2());
+        let tp = ("a".to_owned(), 1);
+        t.maybe_add_partition(&tp);
+        assert!(t.may_drain("a", 1), "v2: drained without AddPartitionsToTxn");
+        assert!(t.pending_partitions().is_empty() && !t.is_empty());
+        t.observe_coordinator(false);
+        assert!(t.is_v2(), "a transaction keeps its protocol");
+        t.transition(CommittingTransaction).unwrap();
+        t.epoch_bump_required = true;
+        t.completed_v2(7, 1).unwrap();
+        assert_eq!((t.state(), t.producer(), t.epoch_bump_required), (Ready, Some((7, 1)), false));
+        assert!(!t.is_v2(), "the next transaction follows the coordinator again");
+        t.begin().unwrap();
+        t.maybe_add_partition(&tp);
+        assert!(!t.may_drain("a", 1) && t.pending_partitions() == vec![tp]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! ApiVersions (key 18): the ranges this broker serves, and the KIP-511 client software check.
+//! ApiVersions (key 18): the ranges this broker serves, the KIP-511 client software check, and
+//! the features (`metadata.version`, `transaction.version` from the cluster's settings).
 
 use kafka_protocol::ApiKey;
 use kafka_protocol::generated::api_versions_response::{
@@ -43,19 +44,26 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: ApiVersionsRequest) -> ApiVersionsRespo
         return resp;
     }
     if ctx.version >= 3 {
-        resp.supported_features = vec![SupportedFeatureKey {
-            name: "metadata.version".into(),
-            min_version: 1,
-            max_version: 21,
+        let tv = ctx.shared.state().settings.transaction_version;
+        let feature = |name: &str, max: i16| SupportedFeatureKey {
+            name: name.into(),
+            min_version: if name == "metadata.version" { 1 } else { 0 },
+            max_version: max,
             ..Default::default()
-        }];
+        };
+        resp.supported_features = vec![feature("metadata.version", 21), feature("transaction.version", 2)];
         resp.finalized_features_epoch = 1;
-        resp.finalized_features = vec![FinalizedFeatureKey {
-            name: "metadata.version".into(),
-            max_version_level: 21,
-            min_version_level: 21,
+        let finalized = |name: &str, level: i16| FinalizedFeatureKey {
+            name: name.into(),
+            max_version_level: level,
+            min_version_level: level,
             ..Default::default()
-        }];
+        };
+        resp.finalized_features = vec![finalized("metadata.version", 21)];
+        // Kafka lists a feature only while its level is above 0
+        if tv > 0 {
+            resp.finalized_features.push(finalized("transaction.version", tv));
+        }
     }
     resp
 }

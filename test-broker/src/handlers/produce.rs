@@ -125,7 +125,15 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Option<ProduceRespon
             }
             let mut parts = Vec::with_capacity(t.partition_data.len());
             for p in &t.partition_data {
-                let r = produce_partition(&mut st, ctx.broker, &t.name, p.index, p.records.as_ref(), acks);
+                let r = produce_partition(
+                    &mut st,
+                    ctx.broker,
+                    &t.name,
+                    p.index,
+                    p.records.as_ref(),
+                    acks,
+                    ctx.version,
+                );
                 appended |= r.code == ErrorCode::None;
                 parts.push(PartitionProduceResponse {
                     index: p.index,
@@ -181,6 +189,7 @@ fn produce_partition(
     partition: i32,
     records: Option<&Bytes>,
     acks: i16,
+    version: i16,
 ) -> PartResult {
     let mut res = PartResult {
         code: ErrorCode::None,
@@ -203,7 +212,7 @@ fn produce_partition(
         None => return fail(res, ErrorCode::UnknownTopicOrPartition, format!("unknown topic {topic}")),
     };
     if let Err((code, message)) =
-        super::txn::check_transactional_produce(st, broker, topic, partition, records)
+        super::txn::check_transactional_produce(st, broker, topic, partition, records, version)
     {
         return fail(res, code, message);
     }

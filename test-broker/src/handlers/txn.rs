@@ -1,7 +1,9 @@
 //! Transactions and producer ids:
 //! InitProducerId (key 22, v0-5), AddPartitionsToTxn (key 24, v0-3 single transaction, v4+
-//! batched with `verify_only`), AddOffsetsToTxn (key 25), EndTxn (key 26, v0-4 advertised:
-//! v5 is unstable upstream), TxnOffsetCommit (key 28), DescribeProducers (key 61),
+//! batched with `verify_only`), AddOffsetsToTxn (key 25), EndTxn (key 26, v0-5; v5 returns
+//! the bumped epoch under transactions v2), TxnOffsetCommit (key 28, v0-5; v5 adds the group
+//! itself under transactions v2; the group's generation / member / instance id are checked
+//! from v3), DescribeProducers (key 61),
 //! DescribeTransactions (key 65), ListTransactions (key 66, v1 duration filter); and the
 //! transaction verification the Produce handler runs before appending a transactional batch.
 //!
@@ -12,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use kafka_protocol::ErrorCode;
 use kafka_protocol::generated::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
@@ -33,7 +36,6 @@ use kafka_protocol::generated::{
     InitProducerIdResponse, ListTransactionsRequest, ListTransactionsResponse, TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 };
-use kafka_protocol::{ApiKey, ErrorCode};
 
 use super::{Ctx, leader_partition, now_ms, split_batches};
 use crate::state::State;
@@ -254,7 +256,8 @@ pub(crate) fn end_txn(ctx: &Ctx<'_>, req: EndTxnRequest) -> EndTxnResponse {
         if !req.transactional_id.is_empty() && !coordinates(st, ctx.broker, &req.transactional_id) {
             return Err(ErrorCode::NotCoordinator);
         }
-        txn::end_txn(st, &req.transactional_id, req.producer_id, req.producer_epoch, req.committed, now)
+        let v2 = ctx.version >= 5 && st.settings.transaction_version >= 2;
+        txn::end_txn(st, &req.transactional_id, req.producer_id, req.producer_epoch, req.committed, v2, now)
     });
     match result {
         Ok((producer_id, producer_epoch)) => {
@@ -297,13 +300,28 @@ pub(crate) fn txn_offset_commit(ctx: &Ctx<'_>, req: TxnOffsetCommitRequest) -> T
         if valid == 0 {
             return codes;
         }
-        if let Err(code) = txn::check_txn_offset_commit(
+        let implicit = ctx.version >= 5 && st.settings.transaction_version >= 2;
+        let mut check = txn::check_txn_offset_commit(
             st,
             &req.transactional_id,
             req.producer_id,
             req.producer_epoch,
             &req.group_id,
-        ) {
+            implicit,
+            now,
+        );
+        if check.is_ok() && ctx.version >= 3 {
+            // Kafka's validateTransactionalOffsetCommit (KIP-447): a zombie of an older
+            // generation, or a member no longer in the group, must not commit
+            check = st.groups.validate_txn_offset_commit(
+                &req.group_id,
+                req.generation_id,
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+                now,
+            );
+        }
+        if let Err(code) = check {
             codes.iter_mut().flatten().filter(|c| **c == ErrorCode::None).for_each(|c| *c = code);
             return codes;
         }
@@ -576,8 +594,10 @@ pub(crate) fn check_transactional_produce(
     topic: &str,
     partition: i32,
     records: Option<&Bytes>,
+    version: i16,
 ) -> Result<(), (ErrorCode, String)> {
-    txn::run_timeouts(st, now_ms());
+    let now = now_ms();
+    txn::run_timeouts(st, now);
     let Some(Ok(batches)) = records.map(split_batches) else { return Ok(()) };
     let producer = batches.iter().filter(|b| b.len() >= 61 && b[16] == 2).find_map(|b| {
         let attributes = i16::from_be_bytes([b[21], b[22]]);
@@ -592,15 +612,13 @@ pub(crate) fn check_transactional_produce(
     if partition < 0 || p.leader != broker || p.log.open_txns.contains_key(&pid) {
         return Ok(());
     }
-    let Err(code) = st.txns.verify_partition(pid, epoch, topic, partition) else { return Ok(()) };
-    // the version of the Produce request being served: the newest one this broker logged
-    let version = st
-        .request_log
-        .iter()
-        .rev()
-        .find(|r| r.broker == broker && r.api_key == ApiKey::Produce.key())
-        .map(|r| r.api_version)
-        .unwrap_or(11);
+    let result = if version >= 12 && st.settings.transaction_version >= 2 {
+        // transactions v2: the leader adds the partition to the transaction itself
+        txn::add_partition_implicitly(st, pid, epoch, topic, partition, now)
+    } else {
+        st.txns.verify_partition(pid, epoch, topic, partition)
+    };
+    let Err(code) = result else { return Ok(()) };
     let at = format!("{topic}-{partition}: producer {pid} epoch {epoch}");
     Err(match code {
         ErrorCode::ProducerFenced => {

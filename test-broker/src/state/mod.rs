@@ -185,6 +185,10 @@ pub struct Settings {
     /// `replica.selector.class=RackAwareReplicaSelector` (KIP-392): a leader answers a
     /// consumer's fetch with a preferred read replica in the consumer's rack.
     pub rack_aware_replica_selector: bool,
+    /// The finalized `transaction.version` feature (KIP-890): 2 enables transactions v2
+    /// (implicit partition / group adds on Produce v12+ / TxnOffsetCommit v5+, an epoch bump
+    /// at every EndTxn v5+); 0 or 1 keeps v1 semantics for every request version.
+    pub transaction_version: i16,
 }
 
 /// Everything the cluster knows.

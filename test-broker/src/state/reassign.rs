@@ -286,6 +286,7 @@ mod tests {
             transaction_max_timeout_ms: 60_000,
             reassignment_delay_ms: delay_ms,
             rack_aware_replica_selector: false,
+            transaction_version: 2,
         };
         let bs = (1..=brokers).map(|id| BrokerState { id, port: 0, rack: None, up: true }).collect();
         State::new(settings, bs)

@@ -1,6 +1,11 @@
 //! The transaction coordinator's state: transactional ids, producer ids and epochs, ongoing
 //! transactions with their partitions, groups and pending offsets, as Kafka's
-//! `TransactionCoordinator` / `TransactionMetadata` keep them (transactions v1 semantics).
+//! `TransactionCoordinator` / `TransactionMetadata` keep them: transactions v1, and v2
+//! (KIP-890 part 2) when the cluster's `transaction.version` is 2 and the client uses the v2
+//! request versions: Produce v12+ and TxnOffsetCommit v5+ add their partition / group to the
+//! transaction themselves ([`add_partition_implicitly`]), and EndTxn v5+ bumps the producer
+//! epoch at every commit or abort, so the markers (written with the new epoch) fence every
+//! request of the old one, and a late EndTxn of a finished transaction can never end the next.
 //!
 //! One [`TxnState`] enum with one checked transition function
 //! ([`TransactionMetadata::transition`]). Decisions (commit, abort, fence) are taken here;
@@ -122,6 +127,9 @@ pub struct TransactionMetadata {
     pub producer_epoch: i16,
     /// The epoch before the last bump, for KIP-360 retries (-1 when a new producer fenced).
     pub last_producer_epoch: i16,
+    /// The producer id before a v2 EndTxn rotated it (its epoch ran out), or -1: a retry of
+    /// that EndTxn still carries it.
+    pub prev_producer_id: i64,
     /// `transaction.timeout.ms` of the last InitProducerId.
     pub timeout_ms: i32,
     /// State.
@@ -145,6 +153,7 @@ impl TransactionMetadata {
             producer_id,
             producer_epoch: -1,
             last_producer_epoch: -1,
+            prev_producer_id: -1,
             timeout_ms,
             state: TxnState::Empty,
             partitions: BTreeSet::new(),
@@ -574,14 +583,19 @@ pub fn add_offsets(
 /// The checks TxnOffsetCommit makes against the transaction before offsets are staged: the
 /// producer, and that AddOffsetsToTxn added the group (INVALID_TXN_STATE otherwise, Kafka's
 /// verification answer for TxnOffsetCommit v0-4).
+///
+/// With `implicit` (transactions v2, TxnOffsetCommit v5+) the group is added here instead,
+/// starting the transaction if none is ongoing.
 pub fn check_txn_offset_commit(
-    st: &State,
+    st: &mut State,
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
     group: &str,
+    implicit: bool,
+    now: i64,
 ) -> Result<(), ErrorCode> {
-    let m = st.txns.txns.get(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
     m.check_producer(producer_id, producer_epoch).map_err(|e| match e {
         ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
         e => e,
@@ -589,10 +603,29 @@ pub fn check_txn_offset_commit(
     if m.state.is_preparing() {
         return Err(ErrorCode::ConcurrentTransactions);
     }
+    if implicit && !(m.state == TxnState::Ongoing && m.groups.contains(group)) {
+        begin(m, now)?;
+        m.groups.insert(group.to_owned());
+    }
     if m.state != TxnState::Ongoing || !m.groups.contains(group) {
         return Err(ErrorCode::InvalidTxnState);
     }
     Ok(())
+}
+
+/// Transactions v2: a Produce v12+ from a transactional producer adds its partition to the
+/// transaction (the partition leader's AddPartitionsToTxn to the coordinator in Kafka),
+/// starting one if none is ongoing. The producer id and epoch must be the current ones.
+pub fn add_partition_implicitly(
+    st: &mut State,
+    producer_id: i64,
+    producer_epoch: i16,
+    topic: &str,
+    partition: i32,
+    now: i64,
+) -> Result<(), ErrorCode> {
+    let id = st.txns.by_producer.get(&producer_id).cloned().ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    add_partitions(st, &id, producer_id, producer_epoch, &[(topic.to_owned(), partition)], now)
 }
 
 /// Stages an offset in the transaction (visible after the commit).
@@ -609,18 +642,23 @@ pub fn stage_offset(
     }
 }
 
-/// EndTxn (transactions v1): Kafka's `endTransaction`. Markers are written before this
-/// returns. Returns the producer id and epoch for the response.
+/// EndTxn: Kafka's `endTransaction`. Markers are written before this returns. Returns the
+/// producer id and epoch for the response. `v2` (EndTxn v5+ with `transaction.version` 2):
+/// see [`end_txn_v2`].
 pub fn end_txn(
     st: &mut State,
     transactional_id: &str,
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
+    v2: bool,
     now: i64,
 ) -> Result<(i64, i16), ErrorCode> {
     if transactional_id.is_empty() {
         return Err(ErrorCode::InvalidRequest);
+    }
+    if v2 {
+        return end_txn_v2(st, transactional_id, producer_id, producer_epoch, commit, now);
     }
     let m = st.txns.txns.get(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
     m.check_producer(producer_id, producer_epoch)?;
@@ -638,4 +676,91 @@ pub fn end_txn(
         }
         _ => Err(ErrorCode::InvalidTxnState),
     }
+}
+
+/// EndTxn for transactions v2 (KIP-890 part 2): every commit or abort bumps the producer
+/// epoch, and the markers carry the new epoch, so the partitions fence the old one. A retry
+/// (the epoch just before the bump, the same outcome, already complete) gets the new epoch
+/// again, the other outcome INVALID_TXN_STATE (as Kafka: a commit of a transaction the
+/// coordinator aborted on its timeout); while a transaction is ongoing any other epoch is
+/// PRODUCER_FENCED, so a late EndTxn can never end the next transaction. An abort with nothing ongoing still bumps the epoch (the client
+/// cannot know whether a Produce it lost added a partition).
+fn end_txn_v2(
+    st: &mut State,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    now: i64,
+) -> Result<(i64, i16), ErrorCode> {
+    let m = st.txns.txns.get_mut(transactional_id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+    let completed_as_asked =
+        matches!((m.state, commit), (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false));
+    if m.producer_id != producer_id {
+        // a retry of the EndTxn that rotated the producer id
+        if m.prev_producer_id == producer_id && producer_epoch >= EPOCH_EXHAUSTED - 1 && completed_as_asked {
+            return Ok((m.producer_id, m.producer_epoch));
+        }
+        return Err(ErrorCode::InvalidProducerIdMapping);
+    }
+    // Kafka's v2 epoch rule: once a commit or abort is decided, only the epoch before its
+    // bump may ask about it (a retry); any other state needs the current epoch
+    let decided =
+        m.state.is_preparing() || matches!(m.state, TxnState::CompleteCommit | TxnState::CompleteAbort);
+    if decided
+        && m.state != TxnState::PrepareEpochFence
+        && producer_epoch.checked_add(1) == Some(m.producer_epoch)
+    {
+        return match (m.state, commit) {
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {
+                Ok((m.producer_id, m.producer_epoch))
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                Err(ErrorCode::ConcurrentTransactions)
+            }
+            // e.g. a commit after the coordinator aborted the transaction on its timeout
+            _ => Err(ErrorCode::InvalidTxnState),
+        };
+    }
+    if producer_epoch != m.producer_epoch {
+        return Err(ErrorCode::ProducerFenced);
+    }
+    if m.state.is_preparing() {
+        return Err(ErrorCode::ConcurrentTransactions);
+    }
+    if m.state != TxnState::Ongoing {
+        if commit {
+            return Err(ErrorCode::InvalidTxnState);
+        }
+        // an abort of nothing: start an empty transaction so it can be aborted (no markers)
+        begin(m, now)?;
+    }
+    if m.producer_epoch >= EPOCH_EXHAUSTED {
+        return Err(ErrorCode::ProducerFenced);
+    }
+    m.producer_epoch += 1;
+    st.txns.prepare_end(transactional_id, commit, now)?;
+    write_pending_markers(st, now);
+    // the epoch ran out: the markers carried the last one; the producer goes on under a new
+    // producer id at epoch 0 (Kafka's rotation at the end of a v2 transaction)
+    let rotate = st.txns.txns.get(transactional_id).is_some_and(|m| m.producer_epoch >= EPOCH_EXHAUSTED);
+    let new_pid = if rotate { Some(next_producer_id(st)) } else { None };
+    let coord = &mut st.txns;
+    let m = coord.txns.get_mut(transactional_id).ok_or(ErrorCode::UnknownServerError)?;
+    // the epoch a retry of this EndTxn carries
+    m.last_producer_epoch = producer_epoch;
+    if let Some(pid) = new_pid {
+        tracing::info!(
+            transactional_id,
+            old = m.producer_id,
+            new = pid,
+            "producer epoch exhausted; new producer id"
+        );
+        m.prev_producer_id = m.producer_id;
+        m.producer_id = pid;
+        m.producer_epoch = 0;
+        m.last_producer_epoch = -1;
+        coord.by_producer.insert(pid, transactional_id.to_owned());
+    }
+    Ok((m.producer_id, m.producer_epoch))
 }

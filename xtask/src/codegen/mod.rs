@@ -3,12 +3,14 @@
 //! Selected: every request whose `listeners` include `broker` (the client-facing APIs) with its
 //! response, the request/response headers, and every non-request message (`"type": "data"`,
 //! e.g. the consumer protocol's subscription and assignment). Error codes come from
-//! `error-codes.tsv` in the same folder.
+//! `error-codes.tsv` in the same folder. `overrides.rs` adds the few newer versions that are
+//! identical on the wire to an older one (Kafka 4.0, KIP-890) without moving the pinned schemas.
 
 mod errors;
 mod index;
 mod message;
 mod names;
+mod overrides;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ pub fn run(dir: &Path, shown: &str, out_dir: &Path, check: bool) -> Result<(), S
         let file = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
         specs.push((file.clone(), schema::parse_message(&src, &file)?));
     }
+    overrides::apply(&mut specs)?;
     let client_keys: std::collections::BTreeSet<i16> = specs
         .iter()
         .filter(|(_, s)| s.kind == Kind::Request && s.listeners.iter().any(|l| l == "broker"))

@@ -246,6 +246,67 @@ public final class Conformance {
             }
         });
 
+        check("java: transactions v2 (KIP-890): commit, abort, offsets, an epoch per transaction", () -> {
+            String txTopic = topic + "-tx";
+            String txId = "java-tx-" + topic;
+            String group = "java-tx-group-" + topic;
+            try (Admin admin = admin()) {
+                admin.createTopics(List.of(new NewTopic(txTopic, 1, (short) 3))).all().get();
+                Properties p = new Properties();
+                p.put("bootstrap.servers", bootstrap);
+                p.put("transactional.id", txId);
+                p.put("key.serializer", StringSerializer.class.getName());
+                p.put("value.serializer", StringSerializer.class.getName());
+                int first;
+                try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                    producer.initTransactions();
+                    first = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
+                    producer.beginTransaction();
+                    for (int i = 0; i < 3; i++) {
+                        producer.send(new ProducerRecord<>(txTopic, "committed-" + i));
+                    }
+                    producer.sendOffsetsToTransaction(
+                            Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(3)),
+                            new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+                    producer.commitTransaction();
+                    producer.beginTransaction();
+                    producer.send(new ProducerRecord<>(txTopic, "aborted"));
+                    producer.flush();
+                    producer.abortTransaction();
+                    producer.beginTransaction();
+                    producer.send(new ProducerRecord<>(txTopic, "committed-3"));
+                    producer.commitTransaction();
+                }
+                int last = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
+                require(last == first + 3, "one epoch bump per EndTxn under transactions v2: " + first + " -> " + last);
+                OffsetAndMetadata o = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
+                        .get(new TopicPartition(topic, 0));
+                require(o != null && o.offset() == 3, "transactional offset committed: " + o);
+            }
+            Properties c = new Properties();
+            c.put("bootstrap.servers", bootstrap);
+            c.put("isolation.level", "read_committed");
+            c.put("key.deserializer", StringDeserializer.class.getName());
+            c.put("value.deserializer", StringDeserializer.class.getName());
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
+                TopicPartition tp = new TopicPartition(txTopic, 0);
+                consumer.assign(List.of(tp));
+                consumer.seekToBeginning(List.of(tp));
+                List<String> got = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (got.size() < 4 && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                        got.add(r.value());
+                    }
+                }
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                    got.add(r.value());
+                }
+                require(got.equals(List.of("committed-0", "committed-1", "committed-2", "committed-3")),
+                        "read_committed sees the committed records only: " + got);
+            }
+        });
+
         check("java: admin elect leaders, reassign partitions, describe log dirs", () -> {
             try (Admin admin = admin()) {
                 TopicPartition tp = new TopicPartition(topic, 0);
