@@ -1,0 +1,266 @@
+//! Sans-IO idempotence state of the sender (Java's `TransactionManager` sequence bookkeeping):
+//! the producer id and epoch, and per partition the next sequence to assign, the sequence the
+//! broker expects after the last acknowledged batch, and whether the partition may pipeline.
+//!
+//! Rules (see ARCHITECTURE.md, "in-flight sequencing"):
+//! - a partition starts probing (one batch in flight) and pipelines up to
+//!   `max.in.flight.requests.per.connection` batches once a batch of the current epoch
+//!   succeeded; any failed or retried batch sends it back to probing until the next success.
+//!   A broker accepts any sequence for the first batch it sees from a producer id, so with
+//!   two in flight after an unknown outcome the later one could be written first;
+//! - OUT_OF_ORDER_SEQUENCE / UNKNOWN_PRODUCER_ID on a batch that is not the next one the
+//!   broker expects (an earlier batch failed or is being retried), or of an older epoch, is
+//!   retriable (Java's `canRetry`); on the expected batch it fails it and bumps the epoch;
+//! - a batch with a sequence that fails without having been written leaves a gap: once
+//!   nothing of the partition is in flight the queued batches are renumbered from the
+//!   expected sequence (Java's `adjustSequencesDueToFailedBatch`). One that may have been
+//!   written (unknown outcome) needs a new epoch instead (Java's unresolved sequences);
+//! - an epoch bump waits until no produce request is in flight, then every queued batch that
+//!   has a sequence is renumbered from 0 under the new epoch (KIP-360).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use kafka_protocol::ErrorCode;
+
+use crate::accumulator::{ProducerBatch, seq_before};
+
+/// What a pending bump will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bump {
+    /// The same producer id with the next epoch (local, KIP-360).
+    Epoch,
+    /// A new producer id from InitProducerId (fenced epoch, or the epoch is exhausted).
+    NewId,
+}
+
+/// What to do with a batch the broker answered with a sequence error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeqVerdict {
+    /// An earlier batch failed (or the epoch moved on): send it again.
+    Retry,
+    /// The broker lost our state: fail the batch (a bump is now pending).
+    Fail,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PartitionSeq {
+    /// The next sequence to assign.
+    next: i32,
+    /// The sequence after the last acknowledged batch (what the broker expects next).
+    acked_next: i32,
+    /// A batch succeeded since the last error: up to max.in.flight may be in flight.
+    pipelining: bool,
+    /// A batch failed unwritten: renumber the queued batches once nothing is in flight.
+    resequence: bool,
+    /// Batches sent and not yet settled, by base sequence, from the oldest one not
+    /// acknowledged (acknowledged = true) on: the broker remembers only the last five
+    /// batches, so this window (not just the requests in flight) is kept within
+    /// max.in.flight; a retry then always finds its written twin in the broker's cache.
+    window: VecDeque<(i32, bool)>,
+    /// Batches of the partition in flight.
+    in_flight: usize,
+}
+
+impl PartitionSeq {
+    fn remove(&mut self, seq: i32) {
+        self.window.retain(|(s, _)| *s != seq);
+        while self.window.front().is_some_and(|(_, acked)| *acked) {
+            self.window.pop_front();
+        }
+    }
+}
+
+/// The idempotence state (owned by the sender task).
+#[derive(Debug, Default)]
+pub(crate) struct Idempotence {
+    /// The producer id and epoch (None until InitProducerId answered).
+    pub(crate) producer: Option<(i64, i16)>,
+    partitions: HashMap<(Arc<str>, i32), PartitionSeq>,
+    /// A bump waiting for the produce requests in flight to finish (never set for a
+    /// transactional producer, whose epoch the transaction manager bumps at abort).
+    pub(crate) bump: Option<Bump>,
+    transactional: bool,
+}
+
+impl Idempotence {
+    pub(crate) fn new(transactional: bool) -> Self {
+        Idempotence { transactional, ..Default::default() }
+    }
+
+    fn request_bump(&mut self) {
+        if self.transactional {
+            return;
+        }
+        let epoch = self.producer.map_or(0, |(_, e)| e);
+        self.bump = Some(if epoch < i16::MAX { Bump::Epoch } else { Bump::NewId });
+    }
+
+    fn key(b: &ProducerBatch) -> (Arc<str>, i32) {
+        (b.topic.clone(), b.partition)
+    }
+
+    /// Whether `b` was stamped with the current producer id and epoch.
+    fn current(&self, b: &ProducerBatch) -> bool {
+        self.producer.is_some() && b.producer.map(|(id, e, _)| (id, e)) == self.producer
+    }
+
+    /// Forgets every partition (a new producer id or epoch: sequences restart at 0).
+    pub(crate) fn reset(&mut self, producer: Option<(i64, i16)>) {
+        self.producer = producer;
+        self.partitions.clear();
+        self.bump = None;
+    }
+
+    /// How many batches `topic`-`partition` may have in flight.
+    pub(crate) fn limit(&self, topic: &str, partition: i32, max_in_flight: usize) -> usize {
+        if self.bump.is_some() {
+            return 0;
+        }
+        match self.partitions.get(&(Arc::from(topic), partition)) {
+            Some(p) if p.resequence => 0,
+            // the window's settled-but-held and waiting batches take slots too
+            Some(p) if p.pipelining => {
+                max_in_flight.saturating_sub(p.window.len().saturating_sub(p.in_flight))
+            }
+            _ => 1,
+        }
+    }
+
+    /// A stamped batch goes out in a request.
+    pub(crate) fn sent(&mut self, b: &ProducerBatch) {
+        let Some(seq) = b.sequence().filter(|_| self.current(b)) else { return };
+        let p = self.partitions.entry(Self::key(b)).or_default();
+        p.in_flight += 1;
+        if !p.window.iter().any(|(s, _)| *s == seq) {
+            let at = p.window.iter().position(|(s, _)| seq_before(seq, *s)).unwrap_or(p.window.len());
+            p.window.insert(at, (seq, false));
+        }
+    }
+
+    /// A batch's request finished (whatever the outcome); call before anything else.
+    pub(crate) fn returned(&mut self, b: &ProducerBatch) {
+        if !self.current(b) {
+            return;
+        }
+        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// A batch left the window for good (failed, split, replaced).
+    pub(crate) fn settled(&mut self, b: &ProducerBatch) {
+        let Some(seq) = b.sequence().filter(|_| self.current(b)) else { return };
+        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+            p.remove(seq);
+        }
+    }
+
+    /// Stamps a batch drained for the first time with the next sequence of its partition.
+    pub(crate) fn assign(&mut self, b: &mut ProducerBatch) {
+        let Some((id, epoch)) = self.producer else { return };
+        if b.producer.is_some() {
+            return;
+        }
+        let p = self.partitions.entry(Self::key(b)).or_default();
+        b.producer = Some((id, epoch, p.next));
+        p.next = p.next.wrapping_add(b.records) & i32::MAX;
+    }
+
+    /// A batch was acknowledged (or was a duplicate of one that was).
+    pub(crate) fn succeeded(&mut self, b: &ProducerBatch) {
+        if !self.current(b) {
+            return;
+        }
+        let Some(seq) = b.sequence() else { return };
+        let p = self.partitions.entry(Self::key(b)).or_default();
+        let end = seq.wrapping_add(b.records) & i32::MAX;
+        if seq_before(p.acked_next, end) {
+            p.acked_next = end;
+        }
+        p.pipelining = true;
+        if let Some(e) = p.window.iter_mut().find(|(s, _)| *s == seq) {
+            e.1 = true;
+        }
+        p.remove(-1);
+    }
+
+    /// A batch failed or will be retried: its partition probes until the next success.
+    pub(crate) fn errored(&mut self, b: &ProducerBatch) {
+        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+            p.pipelining = false;
+        }
+    }
+
+    /// Judges OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID / INVALID_PRODUCER_EPOCH.
+    pub(crate) fn sequence_error(&mut self, b: &ProducerBatch, code: ErrorCode) -> SeqVerdict {
+        self.errored(b);
+        if self.bump.is_some() || !self.current(b) {
+            return SeqVerdict::Retry;
+        }
+        let expected = self.partitions.get(&Self::key(b)).map_or(0, |p| p.acked_next);
+        if code != ErrorCode::InvalidProducerEpoch && b.sequence().is_some_and(|s| s != expected) {
+            return SeqVerdict::Retry;
+        }
+        self.settled(b);
+        self.request_bump();
+        if code == ErrorCode::InvalidProducerEpoch && !self.transactional {
+            self.bump = Some(Bump::NewId);
+        }
+        SeqVerdict::Fail
+    }
+
+    /// A batch with a sequence was given up (not for a sequence error): its sequence is a gap
+    /// (renumber the later ones) or, if it may have been written, unresolved (new epoch).
+    pub(crate) fn abandoned(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        producer: Option<(i64, i16, i32)>,
+        maybe_written: bool,
+    ) {
+        let Some((id, epoch, seq)) = producer else { return };
+        if self.producer != Some((id, epoch)) {
+            return;
+        }
+        if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
+            p.remove(seq);
+        }
+        if self.bump.is_some() || self.transactional {
+            return;
+        }
+        if maybe_written {
+            self.request_bump();
+        } else {
+            let p = self.partitions.entry((topic.clone(), partition)).or_default();
+            p.resequence = true;
+            p.pipelining = false;
+        }
+    }
+
+    /// Partitions waiting to be renumbered.
+    pub(crate) fn pending_resequence(&self) -> Vec<(Arc<str>, i32)> {
+        self.partitions.iter().filter(|(_, p)| p.resequence).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Where the renumbering of `topic`-`partition` starts.
+    pub(crate) fn resequence_start(&self, topic: &Arc<str>, partition: i32) -> i32 {
+        self.partitions.get(&(topic.clone(), partition)).map_or(0, |p| p.acked_next)
+    }
+
+    /// The partition was renumbered up to `next` (exclusive).
+    pub(crate) fn resequenced(&mut self, topic: &Arc<str>, partition: i32, next: i32) {
+        let p = self.partitions.entry((topic.clone(), partition)).or_default();
+        p.next = next;
+        p.resequence = false;
+        p.window.clear();
+    }
+
+    /// A renumbering was refused (a batch that may be written would move): bump instead.
+    pub(crate) fn resequence_refused(&mut self, topic: &Arc<str>, partition: i32) {
+        if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
+            p.resequence = false;
+        }
+        self.request_bump();
+    }
+}
