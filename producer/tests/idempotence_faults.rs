@@ -299,3 +299,78 @@ async fn numbered_records_under_random_faults_arrive_exactly_once_in_order() {
     assert!(injected.values().sum::<u32>() >= 5, "faults were injected: {injected:?}");
     check_stored(&c, "chaos", partitions, n);
 }
+
+/// Record `i` for partition 0 of a one-partition topic, ~150 bytes: one per 200-byte batch.
+fn padded(topic: &str, i: u64) -> ProducerRecord {
+    ProducerRecord::new(topic).partition(0).value(format!("{i:0>150}"))
+}
+
+fn produce_requests(c: &TestCluster) -> usize {
+    c.request_log().iter().filter(|r| r.api_key == ApiKey::Produce as i16).count()
+}
+
+#[tokio::test]
+async fn one_partition_pipelines_and_a_lost_response_behind_later_batches_is_not_duplicated() {
+    let c = cluster(1, "pipe", 1).await;
+    let p = producer(
+        &c,
+        &[
+            ("request.timeout.ms", "1500"),
+            ("linger.ms", "0"),
+            ("batch.size", "200"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+    );
+    p.partitions_for("pipe").await.unwrap();
+    // a first success: the partition leaves its one-in-flight probing
+    let (tx, done) = collector();
+    tx.send((0, p.send(padded("pipe", 0)))).unwrap();
+    p.flush().await;
+    let before = produce_requests(&c);
+    // the next produce is written but never answered; later batches of the same partition
+    // go out behind it (one ~150-byte record per batch)
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::DropResponse));
+    for i in 1..40 {
+        tx.send((i, p.send(padded("pipe", i)))).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = produce_requests(&c) - before;
+    assert!(sent >= 2, "{sent} produce request(s) for one partition while the first was unanswered");
+    assert!(sent <= 5, "{sent} requests: beyond max.in.flight = 5 batches past the unanswered one");
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert!(errors.is_empty(), "{} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert_eq!(ok, 40);
+    assert!(p.metrics().retries >= 1, "the unanswered batch was retried");
+    check_stored(&c, "pipe", 1, 40);
+}
+
+#[tokio::test]
+async fn not_leader_on_the_first_of_five_in_flight_batches_of_one_partition_keeps_order() {
+    let c = cluster(1, "nl1", 1).await;
+    let p = producer(
+        &c,
+        &[("linger.ms", "0"), ("batch.size", "200"), ("max.in.flight.requests.per.connection", "5")],
+    );
+    p.partitions_for("nl1").await.unwrap();
+    let (tx, done) = collector();
+    // a first success: the partition leaves its one-in-flight probing
+    tx.send((0, p.send(padded("nl1", 0)))).unwrap();
+    p.flush().await;
+    // the next produce is held 300 ms, so the batches behind it pile up in flight (five in
+    // all); when it is answered, the next one (now the first unacknowledged of the five) gets
+    // NOT_LEADER and the three behind that one see a sequence gap
+    // (OUT_OF_ORDER_SEQUENCE_NUMBER): all four must be resent in order, none twice
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Delay(Duration::from_millis(300))));
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
+    for i in 1..60 {
+        tx.send((i, p.send(padded("nl1", i)))).unwrap();
+    }
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert!(errors.is_empty(), "{} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert_eq!(ok, 60);
+    // the batches behind the failed one were in flight with it, and retried
+    assert!(p.metrics().retries >= 4, "retries {}: they were not in flight together", p.metrics().retries);
+    check_stored(&c, "nl1", 1, 60);
+}

@@ -119,9 +119,12 @@ impl Idempotence {
         }
         match self.partitions.get(&(Arc::from(topic), partition)) {
             Some(p) if p.resequence => 0,
-            // the window's settled-but-held and waiting batches take slots too
+            // the window's acknowledged-but-held and waiting batches take slots too; with
+            // nothing in flight the window holds only retries, which lead the queue and
+            // must be able to go (one at a time)
             Some(p) if p.pipelining => {
-                max_in_flight.saturating_sub(p.window.len().saturating_sub(p.in_flight))
+                let held = p.window.len().saturating_sub(p.in_flight);
+                max_in_flight.saturating_sub(held).max(usize::from(p.in_flight == 0))
             }
             _ => 1,
         }
@@ -262,5 +265,125 @@ impl Idempotence {
             p.resequence = false;
         }
         self.request_bump();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kafka_protocol::records::Compression;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::accumulator::{AccumulatorConfig, RecordAccumulator};
+    use crate::record::ProducerRecord;
+
+    /// `n` one-record batches of partition t-0, as the sender drains them.
+    fn batches(n: usize) -> Vec<ProducerBatch> {
+        let cfg = AccumulatorConfig {
+            batch_size: 10,
+            compression: Compression::None,
+            level: None,
+            linger: Duration::ZERO,
+            delivery_timeout: Duration::from_secs(60),
+        };
+        let a = RecordAccumulator::new(cfg, 1 << 20);
+        for _ in 0..n {
+            a.append(&ProducerRecord::new("t").value("0123456789"), 0, 0).unwrap();
+        }
+        let mut out = Vec::new();
+        while out.len() < n {
+            let d =
+                a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| usize::MAX, 1 << 20, |_, _| true);
+            out.extend(d.batches.into_values().flatten());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_partition_probes_until_a_success_and_its_window_bounds_what_is_in_flight() {
+        let mut idem = Idempotence::new(false);
+        idem.reset(Some((7, 0)));
+        let mut bs = batches(7);
+        assert_eq!(idem.limit("t", 0, 5), 1, "probing before the first success");
+        for b in &mut bs {
+            idem.assign(b);
+        }
+        assert_eq!(bs.iter().map(|b| b.sequence().unwrap()).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5, 6]);
+        idem.sent(&bs[0]);
+        idem.returned(&bs[0]);
+        idem.succeeded(&bs[0]);
+        assert_eq!(idem.limit("t", 0, 5), 5, "pipelining after a success");
+        for b in &bs[1..6] {
+            idem.sent(b);
+        }
+        // batch 1 is unanswered; 2..5 are acknowledged: the window 1..5 is full
+        for b in &bs[2..6] {
+            idem.returned(b);
+            idem.succeeded(b);
+        }
+        // the window 1..=5 is full: no batch beyond the one in flight (a sixth past the
+        // unresolved one would push it out of the broker's five-batch cache)
+        assert_eq!(idem.limit("t", 0, 5), 1);
+        // batch 1 times out: retried alone, then everything moves on
+        idem.returned(&bs[1]);
+        idem.errored(&bs[1]);
+        assert_eq!(idem.limit("t", 0, 5), 1);
+        idem.sent(&bs[1]);
+        idem.returned(&bs[1]);
+        idem.succeeded(&bs[1]);
+        assert_eq!(idem.limit("t", 0, 5), 5);
+    }
+
+    #[tokio::test]
+    async fn sequence_errors_behind_a_failed_batch_are_retried_and_the_expected_one_bumps() {
+        let mut idem = Idempotence::new(false);
+        idem.reset(Some((7, 0)));
+        let mut bs = batches(3);
+        for b in &mut bs {
+            idem.assign(b);
+            idem.sent(b);
+        }
+        for b in &bs {
+            idem.returned(b);
+        }
+        // batch 0 failed retriably; 1 and 2 saw the gap
+        idem.errored(&bs[0]);
+        assert_eq!(idem.sequence_error(&bs[1], ErrorCode::OutOfOrderSequenceNumber), SeqVerdict::Retry);
+        assert_eq!(idem.bump, None);
+        // the one the broker expects: its state is lost
+        assert_eq!(idem.sequence_error(&bs[0], ErrorCode::UnknownProducerId), SeqVerdict::Fail);
+        assert_eq!(idem.bump, Some(Bump::Epoch));
+        assert_eq!(idem.limit("t", 0, 5), 0, "nothing goes until the bump");
+        // a fenced epoch takes a new id
+        let mut idem = Idempotence::new(false);
+        idem.reset(Some((7, 0)));
+        let mut b = batches(1).pop().unwrap();
+        idem.assign(&mut b);
+        assert_eq!(idem.sequence_error(&b, ErrorCode::InvalidProducerEpoch), SeqVerdict::Fail);
+        assert_eq!(idem.bump, Some(Bump::NewId));
+    }
+
+    #[tokio::test]
+    async fn a_batch_failed_unwritten_renumbers_its_partition_and_one_maybe_written_bumps() {
+        let mut idem = Idempotence::new(false);
+        idem.reset(Some((7, 3)));
+        let mut bs = batches(2);
+        for b in &mut bs {
+            idem.assign(b);
+        }
+        idem.abandoned(&bs[0].topic, 0, bs[0].producer, false);
+        assert_eq!(idem.pending_resequence(), vec![(Arc::from("t"), 0)]);
+        assert_eq!(idem.resequence_start(&Arc::from("t"), 0), 0);
+        idem.resequenced(&Arc::from("t"), 0, 1);
+        assert!(idem.pending_resequence().is_empty());
+        idem.abandoned(&bs[1].topic, 0, bs[1].producer, true);
+        assert_eq!(idem.bump, Some(Bump::Epoch));
+        // a transactional producer leaves bumps to the transaction manager
+        let mut idem = Idempotence::new(true);
+        idem.reset(Some((7, 3)));
+        idem.abandoned(&bs[1].topic, 0, bs[1].producer, true);
+        assert_eq!(idem.bump, None);
     }
 }
