@@ -169,8 +169,6 @@ async fn the_brokers_message_too_large_fails_a_single_record_batch() {
 }
 
 #[tokio::test]
-#[ignore = "bug: sender.rs handle() fails every record of a multi-record batch on MESSAGE_TOO_LARGE; \
-            Java's Sender splits the batch (splitAndReenqueue) and resends the halves"]
 async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
     let c = cluster(1, "split", 1, 1).await;
     set_topic_config(&c, "split", "max.message.bytes", "2000").await;
@@ -181,6 +179,18 @@ async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
     let metas = all_ok(futs).await;
     assert_eq!(metas.iter().map(|m| m.offset).collect::<Vec<_>>(), (0..40).collect::<Vec<i64>>());
     assert_eq!(c.records("split", 0).len(), 40);
+    // the pieces kept the batch's sequences (idempotence is on by default): the next batches
+    // of the partition follow without a gap, and are split in turn
+    let futs = p.send_all((40..100).map(|i| ProducerRecord::new("split").value(format!("{i:0>100}"))));
+    let metas = all_ok(futs).await;
+    assert_eq!(metas.iter().map(|m| m.offset).collect::<Vec<_>>(), (40..100).collect::<Vec<i64>>());
+    let stored: Vec<String> = c
+        .records("split", 0)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(stored, (0..100).map(|i| format!("{i:0>100}")).collect::<Vec<_>>(), "in send order, once");
+    assert!(c.batches("split", 0).len() >= 4, "split into several batches");
 }
 
 #[tokio::test]
