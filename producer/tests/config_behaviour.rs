@@ -194,6 +194,50 @@ async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
 }
 
 #[tokio::test]
+async fn record_errors_fail_only_the_rejected_records_and_the_others_are_written_in_order() {
+    // a compacted topic rejects records without a key: Kafka answers INVALID_RECORD with one
+    // record error (batch index + message) per such record (KIP-467)
+    let c = cluster(1, "kip467", 1, 1).await;
+    set_topic_config(&c, "kip467", "cleanup.policy", "compact").await;
+    let p = producer(&c, &[("linger.ms", "100")]);
+    p.partitions_for("kip467").await.unwrap();
+    let record = |i: usize| {
+        let r = ProducerRecord::new("kip467").value(format!("v{i}"));
+        if i == 3 || i == 7 { r } else { r.key(format!("k{i}")) }
+    };
+    let futs = p.send_all((0..10).map(record));
+    let mut ok = Vec::new();
+    for (i, f) in futs.into_iter().enumerate() {
+        match f.await {
+            Ok(m) => ok.push((i, m.offset)),
+            Err(e) => {
+                assert!([3, 7].contains(&i), "record {i} failed: {e}");
+                let msg = e.to_string();
+                assert!(
+                    matches!(e, Error::Broker { code: ErrorCode::InvalidRecord, partition: 0, .. }),
+                    "{msg}"
+                );
+                assert!(msg.starts_with("kip467-0:"), "{msg}");
+                assert!(msg.contains(&format!("record {i} of its batch")), "{msg}");
+                assert!(msg.contains("without key"), "{msg}");
+            }
+        }
+    }
+    assert_eq!(ok.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2, 4, 5, 6, 8, 9]);
+    assert_eq!(ok.iter().map(|(_, o)| *o).collect::<Vec<_>>(), (0..8).collect::<Vec<i64>>());
+    // the sequences after the shortened batch were renumbered: the partition goes on
+    let m = p.send(ProducerRecord::new("kip467").key("k").value("after")).await.unwrap();
+    assert_eq!(m.offset, 8);
+    let stored: Vec<String> = c
+        .records("kip467", 0)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(stored, ["v0", "v1", "v2", "v4", "v5", "v6", "v8", "v9", "after"]);
+    assert_eq!(p.metrics().record_errors, 2);
+}
+
+#[tokio::test]
 async fn acks_zero_never_waits_for_a_response_and_reports_offset_minus_one() {
     let c = cluster(1, "a0", 1, 1).await;
     // every produce is answered after 3 s (and acks=0 requests get no answer at all)
