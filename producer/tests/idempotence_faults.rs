@@ -2,11 +2,14 @@
 //! and checks the partitions' stored records — nothing lost, nothing written twice, and each
 //! partition's records in send order.
 //!
-//! Break-once checks: passing `false` for the one-in-flight rule in the sender's `drain` call
-//! fails all five tests (OUT_OF_ORDER_SEQUENCE_NUMBER, lost records, offsets going backwards);
-//! not stamping batches with the producer id and sequence fails the lost-response and
-//! random-fault tests (a retried batch written twice, out of order). The broker-down and
-//! leader-moved tests only fail under the first break: their faults hit before the write.
+//! Break-once checks (before five in flight per partition): passing `false` for the old
+//! one-in-flight rule in the sender's `drain` call failed the first five tests; not stamping
+//! batches with the producer id and sequence failed the lost-response and random-fault tests.
+//! With pipelining (see the notes of the two one-partition tests at the end): limiting every
+//! partition to one batch in flight fails both of them; ignoring the window of unsettled
+//! batches fails the lost-response one (39 requests behind the unanswered one); treating
+//! OUT_OF_ORDER_SEQUENCE behind a failed batch as fatal fails the NOT_LEADER one; not dropping
+//! a partition to one in flight after an error fails four tests of this file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

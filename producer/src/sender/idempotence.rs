@@ -76,7 +76,9 @@ impl PartitionSeq {
 pub(crate) struct Idempotence {
     /// The producer id and epoch (None until InitProducerId answered).
     pub(crate) producer: Option<(i64, i16)>,
-    partitions: HashMap<(Arc<str>, i32), PartitionSeq>,
+    /// Per topic, per partition (looked up by `&str`: no allocation in `limit`, which runs
+    /// for every partition on every drain).
+    partitions: HashMap<Arc<str>, HashMap<i32, PartitionSeq>>,
     /// A bump waiting for the produce requests in flight to finish (never set for a
     /// transactional producer, whose epoch the transaction manager bumps at abort).
     pub(crate) bump: Option<Bump>,
@@ -96,8 +98,19 @@ impl Idempotence {
         self.bump = Some(if epoch < i16::MAX { Bump::Epoch } else { Bump::NewId });
     }
 
-    fn key(b: &ProducerBatch) -> (Arc<str>, i32) {
-        (b.topic.clone(), b.partition)
+    fn get(&self, topic: &str, partition: i32) -> Option<&PartitionSeq> {
+        self.partitions.get(topic)?.get(&partition)
+    }
+
+    fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionSeq> {
+        self.partitions.get_mut(topic)?.get_mut(&partition)
+    }
+
+    fn entry(&mut self, topic: &Arc<str>, partition: i32) -> &mut PartitionSeq {
+        if !self.partitions.contains_key(&**topic) {
+            self.partitions.insert(topic.clone(), HashMap::new());
+        }
+        self.partitions.get_mut(&**topic).expect("inserted").entry(partition).or_default()
     }
 
     /// Whether `b` was stamped with the current producer id and epoch.
@@ -117,7 +130,7 @@ impl Idempotence {
         if self.bump.is_some() {
             return 0;
         }
-        match self.partitions.get(&(Arc::from(topic), partition)) {
+        match self.get(topic, partition) {
             Some(p) if p.resequence => 0,
             // the window's acknowledged-but-held and waiting batches take slots too; with
             // nothing in flight the window holds only retries, which lead the queue and
@@ -133,7 +146,7 @@ impl Idempotence {
     /// A stamped batch goes out in a request.
     pub(crate) fn sent(&mut self, b: &ProducerBatch) {
         let Some(seq) = b.sequence().filter(|_| self.current(b)) else { return };
-        let p = self.partitions.entry(Self::key(b)).or_default();
+        let p = self.entry(&b.topic, b.partition);
         p.in_flight += 1;
         if !p.window.iter().any(|(s, _)| *s == seq) {
             let at = p.window.iter().position(|(s, _)| seq_before(seq, *s)).unwrap_or(p.window.len());
@@ -146,7 +159,7 @@ impl Idempotence {
         if !self.current(b) {
             return;
         }
-        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+        if let Some(p) = self.get_mut(&b.topic, b.partition) {
             p.in_flight = p.in_flight.saturating_sub(1);
         }
     }
@@ -154,7 +167,7 @@ impl Idempotence {
     /// A batch left the window for good (failed, split, replaced).
     pub(crate) fn settled(&mut self, b: &ProducerBatch) {
         let Some(seq) = b.sequence().filter(|_| self.current(b)) else { return };
-        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+        if let Some(p) = self.get_mut(&b.topic, b.partition) {
             p.remove(seq);
         }
     }
@@ -165,7 +178,7 @@ impl Idempotence {
         if b.producer.is_some() {
             return;
         }
-        let p = self.partitions.entry(Self::key(b)).or_default();
+        let p = self.entry(&b.topic, b.partition);
         b.producer = Some((id, epoch, p.next));
         p.next = p.next.wrapping_add(b.records) & i32::MAX;
     }
@@ -176,7 +189,7 @@ impl Idempotence {
             return;
         }
         let Some(seq) = b.sequence() else { return };
-        let p = self.partitions.entry(Self::key(b)).or_default();
+        let p = self.entry(&b.topic, b.partition);
         let end = seq.wrapping_add(b.records) & i32::MAX;
         if seq_before(p.acked_next, end) {
             p.acked_next = end;
@@ -190,7 +203,7 @@ impl Idempotence {
 
     /// A batch failed or will be retried: its partition probes until the next success.
     pub(crate) fn errored(&mut self, b: &ProducerBatch) {
-        if let Some(p) = self.partitions.get_mut(&Self::key(b)) {
+        if let Some(p) = self.get_mut(&b.topic, b.partition) {
             p.pipelining = false;
         }
     }
@@ -201,7 +214,7 @@ impl Idempotence {
         if self.bump.is_some() || !self.current(b) {
             return SeqVerdict::Retry;
         }
-        let expected = self.partitions.get(&Self::key(b)).map_or(0, |p| p.acked_next);
+        let expected = self.get(&b.topic, b.partition).map_or(0, |p| p.acked_next);
         if code != ErrorCode::InvalidProducerEpoch && b.sequence().is_some_and(|s| s != expected) {
             return SeqVerdict::Retry;
         }
@@ -226,7 +239,7 @@ impl Idempotence {
         if self.producer != Some((id, epoch)) {
             return;
         }
-        if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
+        if let Some(p) = self.get_mut(topic, partition) {
             p.remove(seq);
         }
         if self.bump.is_some() || self.transactional {
@@ -235,7 +248,7 @@ impl Idempotence {
         if maybe_written {
             self.request_bump();
         } else {
-            let p = self.partitions.entry((topic.clone(), partition)).or_default();
+            let p = self.entry(topic, partition);
             p.resequence = true;
             p.pipelining = false;
         }
@@ -243,17 +256,21 @@ impl Idempotence {
 
     /// Partitions waiting to be renumbered.
     pub(crate) fn pending_resequence(&self) -> Vec<(Arc<str>, i32)> {
-        self.partitions.iter().filter(|(_, p)| p.resequence).map(|(k, _)| k.clone()).collect()
+        let mut out = Vec::new();
+        for (t, parts) in &self.partitions {
+            out.extend(parts.iter().filter(|(_, p)| p.resequence).map(|(p, _)| (t.clone(), *p)));
+        }
+        out
     }
 
     /// Where the renumbering of `topic`-`partition` starts.
     pub(crate) fn resequence_start(&self, topic: &Arc<str>, partition: i32) -> i32 {
-        self.partitions.get(&(topic.clone(), partition)).map_or(0, |p| p.acked_next)
+        self.get(topic, partition).map_or(0, |p| p.acked_next)
     }
 
     /// The partition was renumbered up to `next` (exclusive).
     pub(crate) fn resequenced(&mut self, topic: &Arc<str>, partition: i32, next: i32) {
-        let p = self.partitions.entry((topic.clone(), partition)).or_default();
+        let p = self.entry(topic, partition);
         p.next = next;
         p.resequence = false;
         p.window.clear();
@@ -261,7 +278,7 @@ impl Idempotence {
 
     /// A renumbering was refused (a batch that may be written would move): bump instead.
     pub(crate) fn resequence_refused(&mut self, topic: &Arc<str>, partition: i32) {
-        if let Some(p) = self.partitions.get_mut(&(topic.clone(), partition)) {
+        if let Some(p) = self.get_mut(topic, partition) {
             p.resequence = false;
         }
         self.request_bump();
