@@ -377,3 +377,48 @@ async fn not_leader_on_the_first_of_five_in_flight_batches_of_one_partition_keep
     assert!(p.metrics().retries >= 4, "retries {}: they were not in flight together", p.metrics().retries);
     check_stored(&c, "nl1", 1, 60);
 }
+
+#[tokio::test]
+async fn unknown_producer_id_fails_its_batch_and_renumbers_the_later_in_flight_ones_under_a_new_epoch() {
+    let c = cluster(1, "upid", 1).await;
+    // a short delivery timeout: a renumbering gone wrong shows as expired records, not a hang
+    let p = producer(
+        &c,
+        &[
+            ("linger.ms", "0"),
+            ("batch.size", "200"),
+            ("max.in.flight.requests.per.connection", "5"),
+            ("request.timeout.ms", "2000"),
+            ("delivery.timeout.ms", "5000"),
+        ],
+    );
+    p.partitions_for("upid").await.unwrap();
+    let (tx, done) = collector();
+    tx.send((0, p.send(padded("upid", 0)))).unwrap();
+    p.flush().await;
+    // as in the NOT_LEADER test, but the first unacknowledged batch gets UNKNOWN_PRODUCER_ID
+    // while it is the one the broker expects: it fails, the epoch is bumped once the requests
+    // in flight are back, and the batches behind it (OUT_OF_ORDER_SEQUENCE_NUMBER) go again
+    // from sequence 0 under the new epoch
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Delay(Duration::from_millis(300))));
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Error(ErrorCode::UnknownProducerId)));
+    for i in 1..60 {
+        tx.send((i, p.send(padded("upid", i)))).unwrap();
+    }
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert_eq!(errors.len(), 1, "exactly the rejected batch fails: {errors:?}");
+    assert!(errors[0].contains("UnknownProducerId"), "{errors:?}");
+    assert_eq!(ok, 59);
+    let failed: u64 = errors[0].strip_prefix("record ").unwrap().split(':').next().unwrap().parse().unwrap();
+    let stored: Vec<u64> = c
+        .records("upid", 0)
+        .iter()
+        .map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(stored, (0..60).filter(|i| *i != failed).collect::<Vec<u64>>(), "in order, once");
+    let epochs: std::collections::BTreeSet<i16> =
+        c.batches("upid", 0).iter().map(|b| b.producer_epoch).collect();
+    assert_eq!(epochs.len(), 2, "one bump: {epochs:?}");
+    assert!(p.metrics().retries >= 3, "the batches behind it were in flight: {}", p.metrics().retries);
+}
