@@ -876,6 +876,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn retries_go_back_in_sequence_order_ahead_of_new_batches_and_one_at_a_time() {
+        let a = acc(10, 1 << 20);
+        for _ in 0..4 {
+            a.append(&rec(20), 0, 0).unwrap();
+        }
+        let mut sent = Vec::new();
+        for seq in 0..3 {
+            let mut b = a
+                .drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true)
+                .batches
+                .remove(&1)
+                .unwrap()
+                .pop()
+                .unwrap();
+            b.producer = Some((9, 0, seq));
+            sent.push(b);
+        }
+        // the three in flight fail in any order; the fourth batch (never sent) stays last
+        for i in [2, 0, 1] {
+            a.reenqueue(sent.remove(sent.iter().position(|b| b.sequence() == Some(i)).unwrap()));
+        }
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let mut d = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true);
+            let mut batches = d.batches.remove(&1).unwrap();
+            assert_eq!(batches.len(), 1);
+            let b = batches.pop().unwrap();
+            order.push(b.sequence());
+            // a retry goes alone: the next retry waits for it (a new batch may follow the
+            // last one, as in Java; the sender's probing limit keeps that to one in practice)
+            let d = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true);
+            if b.sequence().is_some_and(|s| s < 2) {
+                assert!(d.batches.is_empty(), "retry {:?} went with another", b.sequence());
+            }
+            for more in d.batches.into_values().flatten() {
+                a.reenqueue(more);
+            }
+            a.done("t", 0);
+        }
+        assert_eq!(order, [Some(0), Some(1), Some(2), None]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn expired_batches_fail_with_a_delivery_timeout_naming_the_partition() {
         let a = acc(1000, 1 << 20);
         let r = a.append(&rec(10), 3, 0).unwrap();
