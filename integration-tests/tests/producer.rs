@@ -1,6 +1,8 @@
 //! The producer end to end, on the embedded test broker or a real cluster (`KAFKA_BOOTSTRAP`):
 //! idempotent keyed sends land where the Java client puts them, with dense offsets, for every
-//! codec; the records read back with a raw Fetch are byte-identical.
+//! codec; the records read back with a raw Fetch are byte-identical. A batch larger than the
+//! topic's max.message.bytes is split; keyless records on a compacted topic fail alone
+//! (KIP-467 record errors) while the rest of their batch is written.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use kafka_producer::partitioner::partition_for_key;
 use kafka_producer::{Producer, ProducerRecord};
 use kafka_protocol::generated::{
     CreateTopicsRequest, FetchRequest,
-    create_topics_request::CreatableTopic,
+    create_topics_request::{CreatableTopic, CreatableTopicConfig},
     fetch_request::{FetchPartition, FetchTopic},
 };
 use kafka_protocol::records::{DecodeOptions, decode_batches};
@@ -87,4 +89,74 @@ async fn idempotent_keyed_sends_with_every_codec_read_back_byte_exact() {
             assert_eq!(&got, want, "{codec}: partition {partition}");
         }
     }
+}
+
+/// Creates a one-partition topic with `configs` through CreateTopics.
+async fn create_topic(bootstrap: &str, topic: &str, configs: &[(&str, &str)]) {
+    let servers: Vec<String> = bootstrap.split(',').map(str::to_owned).collect();
+    let pool = NetworkClient::new(ClientConfig::builder().bootstrap_servers(&servers).build().unwrap());
+    let meta = Metadata::new(pool.clone(), false);
+    let node = meta.refresh(Duration::from_secs(30)).await.unwrap().brokers().next().unwrap().id;
+    let create = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: topic.to_owned(),
+            num_partitions: 1,
+            replication_factor: -1,
+            configs: configs
+                .iter()
+                .map(|(k, v)| CreatableTopicConfig {
+                    name: (*k).to_owned(),
+                    value: Some((*v).to_owned()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let resp = pool.send(node, Purpose::Admin, &create).await.unwrap();
+    assert_eq!(resp.topics[0].error_code, 0, "{:?}", resp.topics[0].error_message);
+    meta.wait_for_topic(topic, Duration::from_secs(30)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_over_max_message_bytes_is_split_and_keyless_records_on_a_compacted_topic_fail_alone() {
+    let Some(t) = target(1).await else { return };
+    let big = unique_topic("it-split");
+    create_topic(&t.bootstrap(), &big, &[("max.message.bytes", "2000")]).await;
+    let compacted = unique_topic("it-kip467");
+    create_topic(&t.bootstrap(), &compacted, &[("cleanup.policy", "compact")]).await;
+    let producer =
+        Producer::from_pairs([("bootstrap.servers", t.bootstrap().as_str()), ("linger.ms", "200")]).unwrap();
+
+    // 40 x 100 B in one ~4.4 KB batch: MESSAGE_TOO_LARGE, split, all written in order
+    let futs =
+        producer.send_all((0..40).map(|i| ProducerRecord::new(big.clone()).value(format!("{i:0>100}"))));
+    for (i, f) in futs.into_iter().enumerate() {
+        let m = f.await.unwrap_or_else(|e| panic!("record {i}: {e}"));
+        assert_eq!(m.offset, i as i64, "record {i}");
+    }
+
+    // records 3 and 7 have no key: the broker names them; the others are written
+    let futs = producer.send_all((0..10).map(|i| {
+        let r = ProducerRecord::new(compacted.clone()).value(format!("v{i}"));
+        if i == 3 || i == 7 { r } else { r.key(format!("k{i}")) }
+    }));
+    let mut offsets = Vec::new();
+    for (i, f) in futs.into_iter().enumerate() {
+        match f.await {
+            Ok(m) => offsets.push(m.offset),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!([3, 7].contains(&i), "record {i}: {msg}");
+                assert!(msg.starts_with(&format!("{compacted}-0:")), "{msg}");
+                assert!(msg.contains(&format!("record {i} of its batch")), "{msg}");
+            }
+        }
+    }
+    assert_eq!(offsets, (0..8).collect::<Vec<i64>>());
+    let m = producer.send(ProducerRecord::new(compacted.clone()).key("k").value("after")).await.unwrap();
+    assert_eq!(m.offset, 8);
+    producer.close(Duration::from_secs(10)).await.unwrap();
 }

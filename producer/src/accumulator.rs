@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, RECORD_BATCH_OVERHEAD, RecordBatchBuilder};
+use kafka_protocol::records::{
+    Compression, DecodeOptions, RECORD_BATCH_OVERHEAD, Record, RecordBatchBuilder, decode_batches,
+};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -25,8 +27,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A batch's outcome, shared by the delivery futures of its records.
 #[derive(Debug, Default)]
 pub(crate) struct Completion {
-    result: OnceLock<std::result::Result<Ack, Error>>,
+    result: OnceLock<Outcome>,
     notify: Notify,
+}
+
+/// How a batch ended: acknowledged or failed as a whole, or its records moved on (the batch
+/// was split after MESSAGE_TOO_LARGE, or some records failed alone, KIP-467).
+#[derive(Debug)]
+enum Outcome {
+    Done(std::result::Result<Ack, Error>),
+    Redirect(Vec<Target>),
+}
+
+/// Where one record of a redirected batch went.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// Into another batch, at this relative index.
+    Moved(Arc<Completion>, i32),
+    /// Nowhere: the record failed with this error.
+    Failed(Error),
 }
 
 /// What the broker said about a batch.
@@ -41,20 +60,47 @@ pub(crate) struct Ack {
 impl Completion {
     /// Sets the outcome (first call wins) and wakes every waiter.
     pub(crate) fn complete(&self, r: std::result::Result<Ack, Error>) {
-        let _ = self.result.set(r);
+        let _ = self.result.set(Outcome::Done(r));
         self.notify.notify_waiters();
     }
 
-    /// Waits for the outcome.
-    pub(crate) async fn wait(&self) -> std::result::Result<Ack, Error> {
+    /// Ends the batch by sending each record (by relative index) elsewhere.
+    pub(crate) fn redirect(&self, targets: Vec<Target>) {
+        let _ = self.result.set(Outcome::Redirect(targets));
+        self.notify.notify_waiters();
+    }
+
+    /// Waits for the batch to end (acknowledged, failed or redirected).
+    pub(crate) async fn wait(&self) {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(r) = self.result.get() {
-                return r.clone();
+            if self.result.get().is_some() {
+                return;
             }
             notified.await;
+        }
+    }
+
+    /// Waits for the outcome of record `relative`, following redirects; returns the ack of
+    /// the batch that holds the record in the end and the record's index in it.
+    pub(crate) async fn wait_record(
+        self: &Arc<Self>,
+        relative: i32,
+    ) -> std::result::Result<(Ack, i32), Error> {
+        let mut at = (self.clone(), relative);
+        loop {
+            at.0.wait().await;
+            match at.0.result.get() {
+                Some(Outcome::Done(r)) => return r.clone().map(|a| (a, at.1)),
+                Some(Outcome::Redirect(targets)) => match targets.get(at.1.max(0) as usize) {
+                    Some(Target::Moved(c, r)) => at = (c.clone(), *r),
+                    Some(Target::Failed(e)) => return Err(e.clone()),
+                    None => return Err(Error::Closed),
+                },
+                None => continue,
+            }
         }
     }
 
@@ -116,12 +162,16 @@ pub(crate) struct ProducerBatch {
     pub(crate) retry_at: Option<Instant>,
     /// The last retriable error, for the delivery-timeout message.
     pub(crate) last_error: Option<String>,
-    /// Producer id, epoch and base sequence, fixed at the first send (idempotence).
+    /// Producer id, epoch and base sequence, fixed at the first send (idempotence); changed
+    /// only by a resequence (an earlier batch failed unwritten, or a new epoch).
     pub(crate) producer: Option<(i64, i16, i32)>,
+    /// A request carrying it failed with an unknown outcome (timeout, connection lost): the
+    /// broker may have written it, so its sequence must never be given to other records.
+    pub(crate) maybe_written: bool,
 }
 
 impl ProducerBatch {
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match (&self.built, &self.builder) {
             (Some(b), _) => b.len(),
             (None, Some(b)) => b.estimated_size(),
@@ -148,6 +198,140 @@ impl ProducerBatch {
         Ok(b)
     }
 
+    /// The base sequence, once assigned.
+    pub(crate) fn sequence(&self) -> Option<i32> {
+        self.producer.map(|(_, _, s)| s)
+    }
+
+    /// Sets the producer id, epoch and base sequence, rewriting the built bytes (and their
+    /// CRC) if the batch was already built.
+    pub(crate) fn set_producer(&mut self, id: i64, epoch: i16, seq: i32) -> Result<()> {
+        self.producer = Some((id, epoch, seq));
+        if let Some(b) = &self.built {
+            let mut bytes = BytesMut::from(&b[..]);
+            kafka_protocol::records::set_producer_state(&mut bytes, id, epoch, seq).map_err(|e| {
+                Error::Topic {
+                    topic: self.topic.to_string(),
+                    reason: format!("partition {}: cannot restamp the batch: {e}", self.partition),
+                }
+            })?;
+            self.built = Some(bytes.freeze());
+        }
+        Ok(())
+    }
+
+    /// The built batch's records decoded again (for a split or a partial resend).
+    fn decoded(&self) -> Result<(kafka_protocol::records::RecordBatch, Vec<Record>)> {
+        let err = |e: String| Error::Topic {
+            topic: self.topic.to_string(),
+            reason: format!("partition {}: cannot rebuild the batch: {e}", self.partition),
+        };
+        let built = self.built.clone().ok_or_else(|| err("it was never built".into()))?;
+        let batch = decode_batches(built, &DecodeOptions::default())
+            .next()
+            .ok_or_else(|| err("no batch".into()))?
+            .map_err(|e| err(e.to_string()))?;
+        let records =
+            batch.records().collect::<std::result::Result<Vec<_>, _>>().map_err(|e| err(e.to_string()))?;
+        Ok((batch, records))
+    }
+
+    /// A new batch (never sent, own completion) holding `records`, created when this one was.
+    fn rebuilt(
+        &self,
+        header: &kafka_protocol::records::RecordBatch,
+        records: &[&Record],
+    ) -> Result<ProducerBatch> {
+        let mut builder = RecordBatchBuilder::new(header.compression());
+        builder.compression(header.compression(), None);
+        builder.transactional(header.is_transactional());
+        for r in records {
+            let headers: Vec<(&str, Option<Bytes>)> = r.headers.iter().collect();
+            let headers: Vec<(&str, Option<&[u8]>)> =
+                headers.iter().map(|(k, v)| (*k, v.as_deref())).collect();
+            builder.append(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers).map_err(|e| {
+                Error::Topic {
+                    topic: self.topic.to_string(),
+                    reason: format!("partition {}: {e}", self.partition),
+                }
+            })?;
+        }
+        Ok(ProducerBatch {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            builder: Some(builder),
+            built: None,
+            records: records.len() as i32,
+            created: self.created,
+            reserved: 0,
+            completion: Arc::new(Completion::default()),
+            attempts: 0,
+            retry_at: None,
+            last_error: self.last_error.clone(),
+            producer: None,
+            maybe_written: false,
+        })
+    }
+
+    /// Splits a built batch of several records into batches of at most `max_bytes` (at least
+    /// one record each), in record order (Java's `ProducerBatch.split`). With idempotence the
+    /// pieces take the original's sequences in order, so nothing after it moves.
+    pub(crate) fn split(&self, max_bytes: usize) -> Result<Vec<ProducerBatch>> {
+        let (header, records) = self.decoded()?;
+        let mut groups: Vec<Vec<&Record>> = Vec::new();
+        let mut size = 0;
+        for r in &records {
+            let n = 24
+                + r.key.as_ref().map_or(0, |k| k.len())
+                + r.value.as_ref().map_or(0, |v| v.len())
+                + r.headers.as_bytes().len();
+            match groups.last_mut() {
+                Some(g) if size + n <= max_bytes => g.push(r),
+                _ => {
+                    groups.push(vec![r]);
+                    size = RECORD_BATCH_OVERHEAD;
+                }
+            }
+            size += n;
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        let mut seq = self.sequence();
+        for g in groups {
+            let mut b = self.rebuilt(&header, &g)?;
+            if let (Some((id, epoch, _)), Some(s)) = (self.producer, seq) {
+                b.producer = Some((id, epoch, s));
+                seq = Some(s.wrapping_add(b.records) & i32::MAX);
+            }
+            out.push(b);
+        }
+        Ok(out)
+    }
+
+    /// A new batch with the records whose relative index `keep` accepts (KIP-467: the records
+    /// the broker did not reject are sent again); `None` if none is kept. It takes this
+    /// batch's producer id/epoch/base sequence as a placeholder until it is resequenced.
+    pub(crate) fn retain(&self, keep: impl Fn(i32) -> bool) -> Result<Option<(ProducerBatch, Vec<i32>)>> {
+        let (header, records) = self.decoded()?;
+        let kept: Vec<i32> = (0..records.len() as i32).filter(|i| keep(*i)).collect();
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<&Record> = kept.iter().map(|i| &records[*i as usize]).collect();
+        let mut b = self.rebuilt(&header, &refs)?;
+        b.producer = self.producer;
+        Ok(Some((b, kept)))
+    }
+
+    /// Ends this batch by moving its records elsewhere (see [`Target`]); a failed record
+    /// counts as a failure for a transaction's commit.
+    pub(crate) fn redirect(self, pool: &BufferPool, targets: Vec<Target>) {
+        if targets.iter().any(|t| matches!(t, Target::Failed(_))) {
+            pool.failures.fetch_add(1, Ordering::AcqRel);
+        }
+        self.completion.redirect(targets);
+        pool.release(self.reserved);
+    }
+
     /// Completes the batch and gives back its memory.
     pub(crate) fn finish(self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
         if r.is_err() {
@@ -163,6 +347,39 @@ struct PartitionQueue {
     batches: VecDeque<ProducerBatch>,
     /// Batches of this partition in flight.
     in_flight: usize,
+}
+
+/// Ready batches by leader node, when to look again, and the sequenced batches that expired.
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    pub(crate) batches: HashMap<i32, Vec<ProducerBatch>>,
+    pub(crate) next: Option<Instant>,
+    pub(crate) expired: Vec<Expired>,
+}
+
+/// A batch with a sequence that expired in the queue (its sequence is now a gap, or written).
+#[derive(Debug)]
+pub(crate) struct Expired {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) producer: Option<(i64, i16, i32)>,
+    pub(crate) maybe_written: bool,
+}
+
+/// Whether sequence `a` comes before `b` (sequences wrap at `i32::MAX`).
+pub(crate) fn seq_before(a: i32, b: i32) -> bool {
+    let d = b.wrapping_sub(a) & i32::MAX;
+    d != 0 && d < (1 << 30)
+}
+
+fn insert_in_sequence_order(batches: &mut VecDeque<ProducerBatch>, b: ProducerBatch) {
+    let Some(seq) = b.sequence() else {
+        batches.push_front(b);
+        return;
+    };
+    let at =
+        batches.iter().position(|o| o.sequence().is_none_or(|s| seq_before(seq, s))).unwrap_or(batches.len());
+    batches.insert(at, b);
 }
 
 /// Where an appended record landed.
@@ -305,6 +522,7 @@ impl RecordAccumulator {
             retry_at: None,
             last_error: None,
             producer: None,
+            maybe_written: false,
         });
         // a new batch: the sender must learn its linger deadline (or send it, if full)
         self.wake.notify_one();
@@ -314,20 +532,23 @@ impl RecordAccumulator {
     /// Removes the ready batches whose leader is known and whose partition may send, grouped by
     /// leader (at most `max_bytes` per node, at most one batch per partition per request).
     /// `leader(topic, partition)` gives the leader node; `may_send(node)` whether that node
-    /// has a free in-flight slot; `one_in_flight` keeps a partition to one batch in flight
-    /// (idempotence). Also returns when the next batch becomes ready, and fails expired
-    /// batches with a delivery timeout.
+    /// has a free in-flight slot; `limit(topic, partition)` how many batches the partition
+    /// may have in flight (idempotence: 1 while it probes, up to max.in.flight otherwise). A
+    /// batch that already has a sequence (a retry, a split piece, a resequenced batch) goes
+    /// only when nothing of its partition is in flight, so retries never overtake each other
+    /// (Java's `firstInFlightSequence` rule). Also returns when the next batch becomes ready,
+    /// and fails expired batches with a delivery timeout.
     pub(crate) fn drain(
         &self,
         now: Instant,
         leader: impl Fn(&str, i32) -> Option<i32>,
         mut may_send: impl FnMut(i32) -> bool,
-        one_in_flight: bool,
+        limit: impl Fn(&str, i32) -> usize,
         max_bytes: usize,
         may_drain: impl Fn(&str, i32) -> bool,
-    ) -> (HashMap<i32, Vec<ProducerBatch>>, Option<Instant>) {
+    ) -> Drained {
         let force = self.flushing.load(Ordering::Acquire) > 0 || self.closing.load(Ordering::Acquire);
-        let mut out: HashMap<i32, Vec<ProducerBatch>> = HashMap::new();
+        let mut out = Drained::default();
         let mut sizes: HashMap<i32, usize> = HashMap::new();
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
@@ -342,6 +563,14 @@ impl RecordAccumulator {
                         break;
                     }
                     let b = q.batches.pop_front().expect("front exists");
+                    if b.producer.is_some() {
+                        out.expired.push(Expired {
+                            topic: b.topic.clone(),
+                            partition: b.partition,
+                            producer: b.producer,
+                            maybe_written: b.maybe_written,
+                        });
+                    }
                     let err = Error::DeliveryTimeout {
                         topic: b.topic.to_string(),
                         partition: b.partition,
@@ -352,7 +581,11 @@ impl RecordAccumulator {
                 }
                 let Some(front) = q.batches.front() else { continue };
                 soonest(front.created + self.cfg.delivery_timeout);
-                if one_in_flight && q.in_flight > 0 {
+                let limit = match limit(&front.topic, front.partition) {
+                    l if front.producer.is_some() => l.min(1),
+                    l => l,
+                };
+                if q.in_flight >= limit {
                     continue;
                 }
                 // a transaction's partition is drained only once the coordinator added it
@@ -384,23 +617,96 @@ impl RecordAccumulator {
                 *used += size;
                 let b = q.batches.pop_front().expect("front exists");
                 q.in_flight += 1;
-                out.entry(node).or_default().push(b);
+                out.batches.entry(node).or_default().push(b);
                 // one batch per partition per drain: the next one's time still counts
-                if let Some(next) = q.batches.front().filter(|_| !one_in_flight) {
+                if let Some(next) = q.batches.front().filter(|n| n.producer.is_none() && q.in_flight < limit)
+                {
                     let full = q.batches.len() > 1 || next.size() >= self.cfg.batch_size;
                     soonest(if full || force { now } else { next.created + self.cfg.linger });
                 }
             }
         }
-        (out, next)
+        out.next = next;
+        out
     }
 
-    /// Puts a batch that will be retried back at the front of its partition's queue.
+    /// Puts a batch that will be retried back in its partition's queue: in sequence order
+    /// among the sequenced batches at the front (Java's `insertInSequenceOrder`), else first.
     pub(crate) fn reenqueue(&self, b: ProducerBatch) {
         let q = self.queue(&b.topic, b.partition);
         let mut q = lock(&q);
         q.in_flight = q.in_flight.saturating_sub(1);
-        q.batches.push_front(b);
+        insert_in_sequence_order(&mut q.batches, b);
+    }
+
+    /// Ends an in-flight batch by putting `pieces` (never sent) in its place, in order.
+    pub(crate) fn replace(&self, topic: &str, partition: i32, pieces: Vec<ProducerBatch>) {
+        let q = self.queue(topic, partition);
+        let mut q = lock(&q);
+        q.in_flight = q.in_flight.saturating_sub(1);
+        let mut incomplete = lock(&self.incomplete);
+        for b in pieces.into_iter().rev() {
+            incomplete.push(b.completion.clone());
+            if b.producer.is_some() {
+                insert_in_sequence_order(&mut q.batches, b);
+            } else {
+                q.batches.push_front(b);
+            }
+        }
+    }
+
+    /// Batches of `topic`-`partition` in flight.
+    pub(crate) fn in_flight(&self, topic: &str, partition: i32) -> usize {
+        lock(&self.queue(topic, partition)).in_flight
+    }
+
+    /// Renumbers the queued batches of `topic`-`partition` that have a sequence (they lead the
+    /// queue, in order) as `producer` from `start`; returns the next free sequence. Refuses
+    /// (returns `None`, changing nothing) if a batch that may have been written would get a
+    /// different sequence: only a new epoch (`new_epoch`) can make that safe.
+    pub(crate) fn resequence(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer: (i64, i16),
+        start: i32,
+        new_epoch: bool,
+    ) -> Option<i32> {
+        let q = self.queue(topic, partition);
+        let mut q = lock(&q);
+        let mut seq = start;
+        for b in q.batches.iter().take_while(|b| b.producer.is_some()) {
+            if !new_epoch && b.maybe_written && b.producer != Some((producer.0, producer.1, seq)) {
+                return None;
+            }
+            seq = seq.wrapping_add(b.records) & i32::MAX;
+        }
+        let mut seq = start;
+        let mut failed = Vec::new();
+        for (i, b) in q.batches.iter_mut().enumerate().take_while(|(_, b)| b.producer.is_some()) {
+            if let Err(e) = b.set_producer(producer.0, producer.1, seq) {
+                failed.push((i, e));
+            }
+            seq = seq.wrapping_add(b.records) & i32::MAX;
+        }
+        for (i, e) in failed.into_iter().rev() {
+            if let Some(b) = q.batches.remove(i) {
+                b.finish(&self.pool, Err(e));
+            }
+        }
+        Some(seq)
+    }
+
+    /// The partitions whose queue holds batches with a sequence.
+    pub(crate) fn sequenced_partitions(&self) -> Vec<(Arc<str>, i32)> {
+        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        for q in topics.values().flatten() {
+            if let Some(b) = lock(q).batches.front().filter(|b| b.producer.is_some()) {
+                out.push((b.topic.clone(), b.partition));
+            }
+        }
+        out
     }
 
     /// Marks one in-flight batch of `topic`-`partition` done.
@@ -522,11 +828,14 @@ mod tests {
         }
         assert!(!Arc::ptr_eq(&first.completion, &last.completion), "a second batch opened");
         // the full batch is ready before linger; the open one is not
-        let (out, next) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20, |_, _| true);
+        let d = a.drain(Instant::now(), |_, _| Some(7), |_| true, |_, _| usize::MAX, 1 << 20, |_, _| true);
+        let (out, next) = (d.batches, d.next);
         assert_eq!(out[&7].len(), 1);
         assert_eq!(next, Some(Instant::now() + Duration::from_millis(100)));
         tokio::time::advance(Duration::from_millis(100)).await;
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(7), |_| true, false, 1 << 20, |_, _| true);
+        let out = a
+            .drain(Instant::now(), |_, _| Some(7), |_| true, |_, _| usize::MAX, 1 << 20, |_, _| true)
+            .batches;
         assert_eq!(out[&7].len(), 1, "linger elapsed");
     }
 
@@ -537,7 +846,9 @@ mod tests {
         a.append(&rec(10), 1, 0).unwrap();
         assert!(matches!(a.append(&rec(10), 2, 0), Err(AppendError::NoMemory)));
         a.flushing.fetch_add(1, Ordering::AcqRel);
-        let (out, _) = a.drain(Instant::now(), |_, p| Some(p), |_| true, false, 1 << 20, |_, _| true);
+        let out = a
+            .drain(Instant::now(), |_, p| Some(p), |_| true, |_, _| usize::MAX, 1 << 20, |_, _| true)
+            .batches;
         let b = out.into_values().next().unwrap().pop().unwrap();
         b.finish(&a.pool, Ok(Ack { base_offset: 0, log_append_time: -1 }));
         a.append(&rec(10), 2, 0).unwrap();
@@ -550,17 +861,61 @@ mod tests {
         for _ in 0..3 {
             a.append(&rec(20), 0, 0).unwrap();
         }
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
+        let out = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 1, 1 << 20, |_, _| true).batches;
         let mut batches = out.into_values().next().unwrap();
         assert_eq!(batches.len(), 1);
-        let (out, _) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
+        let out = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 1, 1 << 20, |_, _| true).batches;
         assert!(out.is_empty(), "the partition is busy");
         let mut b = batches.pop().unwrap();
         b.retry_at = Some(Instant::now() + Duration::from_millis(50));
         a.reenqueue(b);
-        let (out, next) = a.drain(Instant::now(), |_, _| Some(1), |_| true, true, 1 << 20, |_, _| true);
+        let d = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 1, 1 << 20, |_, _| true);
+        let (out, next) = (d.batches, d.next);
         assert!(out.is_empty());
         assert_eq!(next, Some(Instant::now() + Duration::from_millis(50)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_go_back_in_sequence_order_ahead_of_new_batches_and_one_at_a_time() {
+        let a = acc(10, 1 << 20);
+        for _ in 0..4 {
+            a.append(&rec(20), 0, 0).unwrap();
+        }
+        let mut sent = Vec::new();
+        for seq in 0..3 {
+            let mut b = a
+                .drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true)
+                .batches
+                .remove(&1)
+                .unwrap()
+                .pop()
+                .unwrap();
+            b.producer = Some((9, 0, seq));
+            sent.push(b);
+        }
+        // the three in flight fail in any order; the fourth batch (never sent) stays last
+        for i in [2, 0, 1] {
+            a.reenqueue(sent.remove(sent.iter().position(|b| b.sequence() == Some(i)).unwrap()));
+        }
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            let mut d = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true);
+            let mut batches = d.batches.remove(&1).unwrap();
+            assert_eq!(batches.len(), 1);
+            let b = batches.pop().unwrap();
+            order.push(b.sequence());
+            // a retry goes alone: the next retry waits for it (a new batch may follow the
+            // last one, as in Java; the sender's probing limit keeps that to one in practice)
+            let d = a.drain(Instant::now(), |_, _| Some(1), |_| true, |_, _| 5, 1 << 20, |_, _| true);
+            if b.sequence().is_some_and(|s| s < 2) {
+                assert!(d.batches.is_empty(), "retry {:?} went with another", b.sequence());
+            }
+            for more in d.batches.into_values().flatten() {
+                a.reenqueue(more);
+            }
+            a.done("t", 0);
+        }
+        assert_eq!(order, [Some(0), Some(1), Some(2), None]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -568,9 +923,10 @@ mod tests {
         let a = acc(1000, 1 << 20);
         let r = a.append(&rec(10), 3, 0).unwrap();
         tokio::time::advance(Duration::from_secs(11)).await;
-        let (out, _) = a.drain(Instant::now(), |_, _| None, |_| true, false, 1 << 20, |_, _| true);
+        let out =
+            a.drain(Instant::now(), |_, _| None, |_| true, |_, _| usize::MAX, 1 << 20, |_, _| true).batches;
         assert!(out.is_empty());
-        let e = r.completion.wait().await.unwrap_err().to_string();
+        let e = r.completion.wait_record(0).await.unwrap_err().to_string();
         assert!(e.starts_with("t-3: record expired"), "{e}");
         assert_eq!(a.pool.used(), 0);
     }

@@ -89,8 +89,12 @@ pub enum Error {
         reason: String,
     },
     /// The idempotent producer lost its sequence state for a partition (the broker answered
-    /// OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID); the producer re-initialises its id.
-    #[error("{topic}-{partition}: idempotence state lost ({code:?}); the producer id was reset")]
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID for the batch it expected next, or
+    /// INVALID_PRODUCER_EPOCH): this batch fails, and the producer moves to a new epoch of its
+    /// id (KIP-360) or a new id, renumbering the batches after it.
+    #[error(
+        "{topic}-{partition}: idempotence state lost ({code:?}); the producer moves to a new epoch or id"
+    )]
     SequenceLost {
         /// Topic.
         topic: String,

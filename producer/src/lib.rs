@@ -22,9 +22,15 @@
 //! - `config.rs`: [`ProducerConfig`] (every key with its Java name and default, in its docs).
 //! - `record.rs`: [`ProducerRecord`], [`RecordMetadata`], [`Serializer`] and built-ins.
 //! - `partitioner.rs`: [`Partitioner`], Java's murmur2 key mapping, the sticky partitioner.
-//! - `accumulator.rs`: `RecordAccumulator`, `BufferPool`, `ProducerBatch`, the per-batch
-//!   `Completion` that every record future of a batch shares.
-//! - `sender.rs`: the sender task (drain, in-flight limits, retries, idempotence state).
+//! - `accumulator.rs`: `RecordAccumulator`, `BufferPool`, `ProducerBatch` (split, partial
+//!   rebuild, restamping), the per-batch `Completion` that every record future of a batch
+//!   shares (which can redirect records to the batches that replaced it).
+//! - `sender/mod.rs`: the sender task (drain, in-flight limits, InitProducerId, epoch bumps,
+//!   renumbering); `sender/idempotence.rs` the sans-IO sequence state (per-partition
+//!   pipelining up to `max.in.flight.requests.per.connection`, probing after errors, the
+//!   window of unsettled batches, sequence-error verdicts); `sender/response.rs` what a
+//!   produce answer does to each batch (retry in sequence order, split on MESSAGE_TOO_LARGE,
+//!   KIP-467 record errors, failure).
 //! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory.
 //! - `txn/state.rs`: the sans-IO `TransactionManager` ([`TxnState`], one checked transition
 //!   function, partitions added to the transaction, producer id/epoch, unresolved EndTxn).
@@ -41,8 +47,13 @@
 //! Interceptors and per-record callbacks
 //! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
 //! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
-//! With idempotence on, each partition has one batch in flight at a time (ordering is kept
-//! without Java's in-flight sequence reordering); different partitions still pipeline.
+//! Record errors (KIP-467) inside a transaction fail the whole batch (the transaction must
+//! abort anyway); outside one only the rejected records fail.
+//!
+//! With idempotence, a partition has up to `max.in.flight.requests.per.connection` batches
+//! in flight once one of its batches succeeded (one while it probes: at the start, and after
+//! any error until a batch succeeds again); retried batches keep their sequence and go first,
+//! one at a time, in sequence order.
 
 mod accumulator;
 pub mod config;

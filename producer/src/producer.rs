@@ -191,6 +191,11 @@ impl Shared {
         lock(&self.waiting).front().map(|w| w.deadline)
     }
 
+    /// Records that failed alone (KIP-467 record errors) while their batch went on.
+    pub(crate) fn record_errors(&self, n: u64) {
+        self.record_errors.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn record_outcome(&self, b: &ProducerBatch, ok: bool) {
         if ok {
             self.records_sent.fetch_add(b.records as u64, Ordering::Relaxed);
@@ -492,12 +497,12 @@ impl IntoFuture for DeliveryFuture {
                     notified.await;
                 },
             };
-            let ack = appended.completion.wait().await?;
+            let (ack, relative) = appended.completion.wait_record(appended.relative).await?;
             let partition = appended.partition.unwrap_or(self.meta.partition);
             Ok(RecordMetadata {
                 topic: self.meta.topic,
                 partition,
-                offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + appended.relative as i64 },
+                offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + relative as i64 },
                 timestamp: if ack.log_append_time >= 0 { ack.log_append_time } else { appended.timestamp },
                 serialized_key_size: self.meta.key_size,
                 serialized_value_size: self.meta.value_size,

@@ -169,8 +169,6 @@ async fn the_brokers_message_too_large_fails_a_single_record_batch() {
 }
 
 #[tokio::test]
-#[ignore = "bug: sender.rs handle() fails every record of a multi-record batch on MESSAGE_TOO_LARGE; \
-            Java's Sender splits the batch (splitAndReenqueue) and resends the halves"]
 async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
     let c = cluster(1, "split", 1, 1).await;
     set_topic_config(&c, "split", "max.message.bytes", "2000").await;
@@ -181,6 +179,62 @@ async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
     let metas = all_ok(futs).await;
     assert_eq!(metas.iter().map(|m| m.offset).collect::<Vec<_>>(), (0..40).collect::<Vec<i64>>());
     assert_eq!(c.records("split", 0).len(), 40);
+    // the pieces kept the batch's sequences (idempotence is on by default): the next batches
+    // of the partition follow without a gap, and are split in turn
+    let futs = p.send_all((40..100).map(|i| ProducerRecord::new("split").value(format!("{i:0>100}"))));
+    let metas = all_ok(futs).await;
+    assert_eq!(metas.iter().map(|m| m.offset).collect::<Vec<_>>(), (40..100).collect::<Vec<i64>>());
+    let stored: Vec<String> = c
+        .records("split", 0)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(stored, (0..100).map(|i| format!("{i:0>100}")).collect::<Vec<_>>(), "in send order, once");
+    assert!(c.batches("split", 0).len() >= 4, "split into several batches");
+}
+
+#[tokio::test]
+async fn record_errors_fail_only_the_rejected_records_and_the_others_are_written_in_order() {
+    // a compacted topic rejects records without a key: Kafka answers INVALID_RECORD with one
+    // record error (batch index + message) per such record (KIP-467)
+    let c = cluster(1, "kip467", 1, 1).await;
+    set_topic_config(&c, "kip467", "cleanup.policy", "compact").await;
+    let p = producer(&c, &[("linger.ms", "100")]);
+    p.partitions_for("kip467").await.unwrap();
+    let record = |i: usize| {
+        let r = ProducerRecord::new("kip467").value(format!("v{i}"));
+        if i == 3 || i == 7 { r } else { r.key(format!("k{i}")) }
+    };
+    let futs = p.send_all((0..10).map(record));
+    let mut ok = Vec::new();
+    for (i, f) in futs.into_iter().enumerate() {
+        match f.await {
+            Ok(m) => ok.push((i, m.offset)),
+            Err(e) => {
+                assert!([3, 7].contains(&i), "record {i} failed: {e}");
+                let msg = e.to_string();
+                assert!(
+                    matches!(e, Error::Broker { code: ErrorCode::InvalidRecord, partition: 0, .. }),
+                    "{msg}"
+                );
+                assert!(msg.starts_with("kip467-0:"), "{msg}");
+                assert!(msg.contains(&format!("record {i} of its batch")), "{msg}");
+                assert!(msg.contains("without key"), "{msg}");
+            }
+        }
+    }
+    assert_eq!(ok.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2, 4, 5, 6, 8, 9]);
+    assert_eq!(ok.iter().map(|(_, o)| *o).collect::<Vec<_>>(), (0..8).collect::<Vec<i64>>());
+    // the sequences after the shortened batch were renumbered: the partition goes on
+    let m = p.send(ProducerRecord::new("kip467").key("k").value("after")).await.unwrap();
+    assert_eq!(m.offset, 8);
+    let stored: Vec<String> = c
+        .records("kip467", 0)
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(stored, ["v0", "v1", "v2", "v4", "v5", "v6", "v8", "v9", "after"]);
+    assert_eq!(p.metrics().record_errors, 2);
 }
 
 #[tokio::test]

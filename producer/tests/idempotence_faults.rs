@@ -2,11 +2,14 @@
 //! and checks the partitions' stored records — nothing lost, nothing written twice, and each
 //! partition's records in send order.
 //!
-//! Break-once checks: passing `false` for the one-in-flight rule in the sender's `drain` call
-//! fails all five tests (OUT_OF_ORDER_SEQUENCE_NUMBER, lost records, offsets going backwards);
-//! not stamping batches with the producer id and sequence fails the lost-response and
-//! random-fault tests (a retried batch written twice, out of order). The broker-down and
-//! leader-moved tests only fail under the first break: their faults hit before the write.
+//! Break-once checks (before five in flight per partition): passing `false` for the old
+//! one-in-flight rule in the sender's `drain` call failed the first five tests; not stamping
+//! batches with the producer id and sequence failed the lost-response and random-fault tests.
+//! With pipelining (see the notes of the two one-partition tests at the end): limiting every
+//! partition to one batch in flight fails both of them; ignoring the window of unsettled
+//! batches fails the lost-response one (39 requests behind the unanswered one); treating
+//! OUT_OF_ORDER_SEQUENCE behind a failed batch as fatal fails the NOT_LEADER one; not dropping
+//! a partition to one in flight after an error fails four tests of this file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -298,4 +301,124 @@ async fn numbered_records_under_random_faults_arrive_exactly_once_in_order() {
     assert_eq!(ok, n);
     assert!(injected.values().sum::<u32>() >= 5, "faults were injected: {injected:?}");
     check_stored(&c, "chaos", partitions, n);
+}
+
+/// Record `i` for partition 0 of a one-partition topic, ~150 bytes: one per 200-byte batch.
+fn padded(topic: &str, i: u64) -> ProducerRecord {
+    ProducerRecord::new(topic).partition(0).value(format!("{i:0>150}"))
+}
+
+fn produce_requests(c: &TestCluster) -> usize {
+    c.request_log().iter().filter(|r| r.api_key == ApiKey::Produce as i16).count()
+}
+
+#[tokio::test]
+async fn one_partition_pipelines_and_a_lost_response_behind_later_batches_is_not_duplicated() {
+    let c = cluster(1, "pipe", 1).await;
+    let p = producer(
+        &c,
+        &[
+            ("request.timeout.ms", "1500"),
+            ("linger.ms", "0"),
+            ("batch.size", "200"),
+            ("max.in.flight.requests.per.connection", "5"),
+        ],
+    );
+    p.partitions_for("pipe").await.unwrap();
+    // a first success: the partition leaves its one-in-flight probing
+    let (tx, done) = collector();
+    tx.send((0, p.send(padded("pipe", 0)))).unwrap();
+    p.flush().await;
+    let before = produce_requests(&c);
+    // the next produce is written but never answered; later batches of the same partition
+    // go out behind it (one ~150-byte record per batch)
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::DropResponse));
+    for i in 1..40 {
+        tx.send((i, p.send(padded("pipe", i)))).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = produce_requests(&c) - before;
+    assert!(sent >= 2, "{sent} produce request(s) for one partition while the first was unanswered");
+    assert!(sent <= 5, "{sent} requests: beyond max.in.flight = 5 batches past the unanswered one");
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert!(errors.is_empty(), "{} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert_eq!(ok, 40);
+    assert!(p.metrics().retries >= 1, "the unanswered batch was retried");
+    check_stored(&c, "pipe", 1, 40);
+}
+
+#[tokio::test]
+async fn not_leader_on_the_first_of_five_in_flight_batches_of_one_partition_keeps_order() {
+    let c = cluster(1, "nl1", 1).await;
+    let p = producer(
+        &c,
+        &[("linger.ms", "0"), ("batch.size", "200"), ("max.in.flight.requests.per.connection", "5")],
+    );
+    p.partitions_for("nl1").await.unwrap();
+    let (tx, done) = collector();
+    // a first success: the partition leaves its one-in-flight probing
+    tx.send((0, p.send(padded("nl1", 0)))).unwrap();
+    p.flush().await;
+    // the next produce is held 300 ms, so the batches behind it pile up in flight (five in
+    // all); when it is answered, the next one (now the first unacknowledged of the five) gets
+    // NOT_LEADER and the three behind that one see a sequence gap
+    // (OUT_OF_ORDER_SEQUENCE_NUMBER): all four must be resent in order, none twice
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Delay(Duration::from_millis(300))));
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
+    for i in 1..60 {
+        tx.send((i, p.send(padded("nl1", i)))).unwrap();
+    }
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert!(errors.is_empty(), "{} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert_eq!(ok, 60);
+    // the batches behind the failed one were in flight with it, and retried
+    assert!(p.metrics().retries >= 4, "retries {}: they were not in flight together", p.metrics().retries);
+    check_stored(&c, "nl1", 1, 60);
+}
+
+#[tokio::test]
+async fn unknown_producer_id_fails_its_batch_and_renumbers_the_later_in_flight_ones_under_a_new_epoch() {
+    let c = cluster(1, "upid", 1).await;
+    // a short delivery timeout: a renumbering gone wrong shows as expired records, not a hang
+    let p = producer(
+        &c,
+        &[
+            ("linger.ms", "0"),
+            ("batch.size", "200"),
+            ("max.in.flight.requests.per.connection", "5"),
+            ("request.timeout.ms", "2000"),
+            ("delivery.timeout.ms", "5000"),
+        ],
+    );
+    p.partitions_for("upid").await.unwrap();
+    let (tx, done) = collector();
+    tx.send((0, p.send(padded("upid", 0)))).unwrap();
+    p.flush().await;
+    // as in the NOT_LEADER test, but the first unacknowledged batch gets UNKNOWN_PRODUCER_ID
+    // while it is the one the broker expects: it fails, the epoch is bumped once the requests
+    // in flight are back, and the batches behind it (OUT_OF_ORDER_SEQUENCE_NUMBER) go again
+    // from sequence 0 under the new epoch
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Delay(Duration::from_millis(300))));
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Error(ErrorCode::UnknownProducerId)));
+    for i in 1..60 {
+        tx.send((i, p.send(padded("upid", i)))).unwrap();
+    }
+    drop(tx);
+    let (ok, errors) = done.await.unwrap();
+    assert_eq!(errors.len(), 1, "exactly the rejected batch fails: {errors:?}");
+    assert!(errors[0].contains("UnknownProducerId"), "{errors:?}");
+    assert_eq!(ok, 59);
+    let failed: u64 = errors[0].strip_prefix("record ").unwrap().split(':').next().unwrap().parse().unwrap();
+    let stored: Vec<u64> = c
+        .records("upid", 0)
+        .iter()
+        .map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(stored, (0..60).filter(|i| *i != failed).collect::<Vec<u64>>(), "in order, once");
+    let epochs: std::collections::BTreeSet<i16> =
+        c.batches("upid", 0).iter().map(|b| b.producer_epoch).collect();
+    assert_eq!(epochs.len(), 2, "one bump: {epochs:?}");
+    assert!(p.metrics().retries >= 3, "the batches behind it were in flight: {}", p.metrics().retries);
 }

@@ -1,5 +1,6 @@
-//! Produce (key 0): validation (magic, CRC, record count, offsets, size), idempotent sequence
-//! checks, acks 0/1/all with min.insync.replicas, offsets assigned on append.
+//! Produce (key 0): validation (magic, CRC, record count, offsets, size, keys on compacted
+//! topics with KIP-467 per-record errors), idempotent sequence checks, acks 0/1/all with
+//! min.insync.replicas, offsets assigned on append.
 
 use bytes::Bytes;
 use kafka_protocol::ErrorCode;
@@ -55,53 +56,90 @@ impl Incoming {
 
 /// Full validation as Kafka's LogValidator does it for magic 2: CRC, decodable records, record
 /// count and consecutive offset deltas.
-fn validate(b: &Incoming) -> Result<(), (ErrorCode, String)> {
+fn validate(b: &Incoming, compacted: Option<&str>) -> Result<(), Rejected> {
     if b.magic != 2 {
-        return Err((
+        return Err(Rejected::from((
             ErrorCode::UnsupportedForMessageFormat,
             format!("record batch magic {} is not supported", b.magic),
-        ));
+        )));
     }
     if b.control() {
-        return Err((ErrorCode::InvalidRecord, "clients may not write control batches".into()));
+        return Err(Rejected::from((
+            ErrorCode::InvalidRecord,
+            "clients may not write control batches".into(),
+        )));
     }
     if b.record_count <= 0 || b.last_offset_delta != b.record_count - 1 {
-        return Err((
+        return Err(Rejected::from((
             ErrorCode::InvalidRecord,
             format!(
                 "record count {} does not match last offset delta {}",
                 b.record_count, b.last_offset_delta
             ),
-        ));
+        )));
     }
     let opts = DecodeOptions::default();
     let mut batches = decode_batches(b.raw.clone(), &opts);
     let batch = match batches.next() {
         Some(Ok(batch)) => batch,
         Some(Err(e)) if matches!(e, kafka_protocol::Error::CrcMismatch { .. }) => {
-            return Err((ErrorCode::CorruptMessage, e.to_string()));
+            return Err(Rejected::from((ErrorCode::CorruptMessage, e.to_string())));
         }
-        Some(Err(e)) => return Err((ErrorCode::InvalidRecord, e.to_string())),
-        None => return Err((ErrorCode::CorruptMessage, "incomplete record batch".into())),
+        Some(Err(e)) => return Err(Rejected::from((ErrorCode::InvalidRecord, e.to_string()))),
+        None => return Err(Rejected::from((ErrorCode::CorruptMessage, "incomplete record batch".into()))),
     };
     let mut n = 0i64;
+    let mut record_errors = Vec::new();
     for r in batch.records() {
         let r = r.map_err(|e| (ErrorCode::InvalidRecord, e.to_string()))?;
+        // Kafka's LogValidator: a compacted topic rejects records without a key, naming each
+        // one (KIP-467), and the whole batch with INVALID_RECORD
+        if let Some(tp) = compacted.filter(|_| r.key.is_none()) {
+            record_errors.push((
+                n as i32,
+                format!("Compacted topic cannot accept message without key in topic partition {tp}."),
+            ));
+        }
         if r.offset != batch.base_offset + n {
-            return Err((
+            return Err(Rejected::from((
                 ErrorCode::InvalidRecord,
                 format!("inner record offset delta {} is not {n}", r.offset - batch.base_offset),
-            ));
+            )));
         }
         n += 1;
     }
     if n != b.record_count as i64 {
-        return Err((
+        return Err(Rejected::from((
             ErrorCode::InvalidRecord,
             format!("batch claims {} records but holds {n}", b.record_count),
-        ));
+        )));
+    }
+    if !record_errors.is_empty() {
+        let shown: Vec<String> = record_errors.iter().take(3).map(|(i, m)| format!("{i}: {m}")).collect();
+        return Err(Rejected {
+            code: ErrorCode::InvalidRecord,
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            ),
+            record_errors,
+        });
     }
     Ok(())
+}
+
+/// Why a batch was refused: a code, a message and (KIP-467) the records at fault.
+struct Rejected {
+    code: ErrorCode,
+    message: String,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<(ErrorCode, String)> for Rejected {
+    fn from((code, message): (ErrorCode, String)) -> Self {
+        Rejected { code, message, record_errors: Vec::new() }
+    }
 }
 
 struct PartResult {
@@ -111,6 +149,8 @@ struct PartResult {
     log_append_time: i64,
     log_start_offset: i64,
     leader: (i32, i32),
+    /// KIP-467: batch index and message of each record at fault.
+    record_errors: Vec<(i32, String)>,
 }
 
 pub(crate) fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
@@ -142,6 +182,15 @@ pub(crate) fn handle(ctx: &Ctx<'_>, req: ProduceRequest) -> Option<ProduceRespon
                     log_append_time_ms: r.log_append_time,
                     log_start_offset: r.log_start_offset,
                     record_errors: match (&r.message, r.code) {
+                        _ if !r.record_errors.is_empty() => r
+                            .record_errors
+                            .iter()
+                            .map(|(i, m)| BatchIndexAndErrorMessage {
+                                batch_index: *i,
+                                batch_index_error_message: Some(m.clone()),
+                                ..Default::default()
+                            })
+                            .collect(),
                         (Some(m), ErrorCode::InvalidRecord) => vec![BatchIndexAndErrorMessage {
                             batch_index: 0,
                             batch_index_error_message: Some(m.clone()),
@@ -198,6 +247,7 @@ fn produce_partition(
         log_append_time: -1,
         log_start_offset: -1,
         leader: (-1, -1),
+        record_errors: Vec::new(),
     };
     let fail = |mut r: PartResult, code: ErrorCode, message: String| {
         r.code = code;
@@ -207,8 +257,8 @@ fn produce_partition(
     if !matches!(acks, -1..=1) {
         return fail(res, ErrorCode::InvalidRequiredAcks, format!("acks={acks} is not one of -1, 0, 1"));
     }
-    let (max_bytes, min_isr, append_time) = match st.topics.get(topic) {
-        Some(t) => (t.max_message_bytes(), t.min_insync_replicas(), t.log_append_time()),
+    let (max_bytes, min_isr, append_time, compacted) = match st.topics.get(topic) {
+        Some(t) => (t.max_message_bytes(), t.min_insync_replicas(), t.log_append_time(), t.compacted()),
         None => return fail(res, ErrorCode::UnknownTopicOrPartition, format!("unknown topic {topic}")),
     };
     if let Err((code, message)) =
@@ -250,8 +300,10 @@ fn produce_partition(
             Ok(b) => b,
             Err((c, m)) => return fail(res, c, m),
         };
-        if let Err((c, m)) = validate(&b) {
-            return fail(res, c, m);
+        let tp = format!("{topic}-{partition}");
+        if let Err(r) = validate(&b, compacted.then_some(tp.as_str())) {
+            res.record_errors = r.record_errors;
+            return fail(res, r.code, r.message);
         }
         parsed.push(b);
     }

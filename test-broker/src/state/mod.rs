@@ -144,6 +144,11 @@ impl Topic {
         self.config("min.insync.replicas").and_then(|v| v.parse().ok()).unwrap_or(1)
     }
 
+    /// Whether `cleanup.policy` includes `compact` (every record needs a key).
+    pub fn compacted(&self) -> bool {
+        self.config("cleanup.policy").is_some_and(|v| v.split(',').any(|p| p.trim() == "compact"))
+    }
+
     /// Whether `message.timestamp.type` is LogAppendTime.
     pub fn log_append_time(&self) -> bool {
         self.config("message.timestamp.type").as_deref() == Some("LogAppendTime")

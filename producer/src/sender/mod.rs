@@ -3,6 +3,13 @@
 //! retriable failures with backoff within `delivery.timeout.ms`, refreshes metadata on
 //! leadership errors, and (with idempotence) owns the producer id and per-partition sequences.
 //! It also appends the records that had to wait for metadata or buffer space, in send order.
+//!
+//! - `idempotence.rs`: sequences, per-partition pipelining / probing, epoch bumps (sans-IO).
+//! - `response.rs`: what a produce answer does to each batch (done, retried, split, partly
+//!   failed, failed).
+
+mod idempotence;
+mod response;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,29 +25,23 @@ use kafka_protocol::generated::{
 use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 
-use crate::accumulator::{Ack, ProducerBatch};
+use crate::accumulator::ProducerBatch;
 use crate::config::Acks;
 use crate::error::Error;
 use crate::producer::Shared;
 use crate::txn::TxnState;
+use idempotence::{Bump, Idempotence};
 
 type InFlight = futures::future::BoxFuture<
     'static,
     (i32, Vec<ProducerBatch>, kafka_client::Result<Option<ProduceResponse>>),
 >;
 
-/// Idempotence state: the producer id and epoch, and each partition's next sequence.
-#[derive(Debug, Default)]
-pub(crate) struct Idempotence {
-    producer: Option<(i64, i16)>,
-    sequences: HashMap<(Arc<str>, i32), i32>,
-}
-
 /// Runs until the producer closes and every batch is done.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut in_flight: FuturesUnordered<InFlight> = FuturesUnordered::new();
     let mut per_node: HashMap<i32, usize> = HashMap::new();
-    let mut idem = Idempotence::default();
+    let mut idem = Idempotence::new(shared.txn.is_some());
     let mut meta_rx = shared.metadata.subscribe();
     let backoff = shared.cfg.client.retry_backoff_policy();
     // transactions: when the next AddPartitionsToTxn may be sent (after a retriable answer)
@@ -59,8 +60,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 })
                 .expect("transactional");
             if idem.producer != producer {
-                idem.producer = producer;
-                idem.sequences.clear();
+                idem.reset(producer);
             }
             if !pending.is_empty() && add_retry_at.is_none_or(|t| t <= Instant::now()) {
                 add_retry_at = None;
@@ -94,37 +94,65 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     shared.fail_waiting(|_| err.clone());
                 }
             }
-        } else if shared.cfg.idempotence && idem.producer.is_none() && shared.acc.has_queued() {
-            match init_producer_id(&shared).await {
-                Ok(p) => idem.producer = Some(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, "InitProducerId failed; retrying");
-                    tokio::time::sleep(backoff.backoff(0)).await;
+        } else if shared.cfg.idempotence {
+            // a bump waits for every produce request in flight, so no batch of the old epoch
+            // can be written after one of the new
+            if let Some(bump) = idem.bump.filter(|_| in_flight.is_empty()) {
+                let next = match (bump, idem.producer) {
+                    (Bump::Epoch, Some((id, epoch))) => Some((id, epoch + 1)),
+                    _ => None,
+                };
+                tracing::info!(current = ?idem.producer, ?next, "sequence state lost; new producer epoch");
+                idem.reset(next);
+                if let Some(p) = next {
+                    restamp_all(&shared, &mut idem, p);
+                }
+            }
+            if idem.producer.is_none() && shared.acc.has_queued() {
+                match init_producer_id(&shared).await {
+                    Ok(p) => {
+                        idem.reset(Some(p));
+                        restamp_all(&shared, &mut idem, p);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                        tokio::time::sleep(backoff.backoff(0)).await;
+                        continue;
+                    }
+                }
+            }
+        }
+        // a partition whose batch failed unwritten is renumbered once nothing of it is out
+        if let Some(producer) = idem.producer {
+            for (t, p) in idem.pending_resequence() {
+                if shared.acc.in_flight(&t, p) > 0 {
                     continue;
+                }
+                match shared.acc.resequence(&t, p, producer, idem.resequence_start(&t, p), false) {
+                    Some(next) => idem.resequenced(&t, p, next),
+                    None => idem.resequence_refused(&t, p),
                 }
             }
         }
         let snapshot = shared.metadata.snapshot();
         let max_in_flight = shared.cfg.max_in_flight;
-        let (drained, next) = shared.acc.drain(
+        let drained = shared.acc.drain(
             Instant::now(),
             |t, p| snapshot.partition(t, p).and_then(|p| p.leader),
             |node| per_node.get(&node).copied().unwrap_or(0) < max_in_flight,
-            shared.cfg.idempotence,
+            |t, p| if shared.cfg.idempotence { idem.limit(t, p, max_in_flight) } else { usize::MAX },
             shared.cfg.max_request_size,
             |t, p| shared.txn().is_none_or(|m| m.may_drain(t, p)),
         );
-        for (node, mut batches) in drained {
-            if let Some((id, epoch)) = idem.producer {
-                for b in &mut batches {
-                    if b.producer.is_none() {
-                        let seq = idem.sequences.entry((b.topic.clone(), b.partition)).or_insert(0);
-                        b.producer = Some((id, epoch, *seq));
-                        *seq = seq.wrapping_add(b.records) & i32::MAX;
-                    }
-                }
+        for e in &drained.expired {
+            idem.abandoned(&e.topic, e.partition, e.producer, e.maybe_written);
+        }
+        let next = drained.next;
+        for (node, mut batches) in drained.batches {
+            for b in &mut batches {
+                idem.assign(b);
             }
-            if let Some(f) = send(shared.clone(), node, batches) {
+            if let Some(f) = send(shared.clone(), &mut idem, node, batches) {
                 *per_node.entry(node).or_default() += 1;
                 in_flight.push(f);
             }
@@ -150,7 +178,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 if let Some(n) = per_node.get_mut(&node) {
                     *n = n.saturating_sub(1);
                 }
-                handle(&shared, &mut idem, batches, result);
+                response::handle(&shared, &mut idem, batches, result);
             }
             _ = shared.acc.wake.notified() => {}
             _ = shared.acc.pool.freed.notified(), if !shared.waiting_is_empty() => {}
@@ -190,7 +218,12 @@ async fn init_producer_id(shared: &Shared) -> kafka_client::Result<(i64, i16)> {
 
 /// Builds the produce request for `batches` (a batch that cannot be built fails alone) and
 /// returns the future that sends it; `None` when no batch was left.
-fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<InFlight> {
+fn send(
+    shared: Arc<Shared>,
+    idem: &mut Idempotence,
+    node: i32,
+    batches: Vec<ProducerBatch>,
+) -> Option<InFlight> {
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut kept = Vec::with_capacity(batches.len());
     for mut b in batches {
@@ -198,12 +231,14 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
         let records = match b.wire() {
             Ok(r) => r,
             Err(e) => {
+                idem.abandoned(&b.topic, b.partition, b.producer, b.maybe_written);
                 shared.acc.done(&b.topic, b.partition);
                 shared.record_outcome(&b, false);
                 b.finish(&shared.acc.pool, Err(e));
                 continue;
             }
         };
+        idem.sent(&b);
         let data = PartitionProduceData { index: b.partition, records: Some(records), ..Default::default() };
         match topics.iter_mut().find(|t| *t.name == *b.topic) {
             Some(t) => t.partition_data.push(data),
@@ -248,160 +283,14 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
     }))
 }
 
-/// Applies a produce outcome to its batches: done, retried, or failed.
-fn handle(
-    shared: &Shared,
-    idem: &mut Idempotence,
-    batches: Vec<ProducerBatch>,
-    result: kafka_client::Result<Option<ProduceResponse>>,
-) {
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => {
-            // the whole request failed (connection lost, timeout): retriable for every batch
-            shared.metadata.request_update();
-            let retriable = e.is_retriable();
-            for b in batches {
-                let err = Error::Client(e.clone());
-                retry_or_fail(shared, b, err, retriable);
-            }
-            return;
-        }
-    };
-    for b in batches {
-        let Some(resp) = &resp else {
-            shared.acc.done(&b.topic, b.partition);
-            shared.record_outcome(&b, true);
-            b.finish(&shared.acc.pool, Ok(Ack { base_offset: -1, log_append_time: -1 }));
-            continue;
-        };
-        let p = resp
-            .responses
-            .iter()
-            .filter(|t| *t.name == *b.topic)
-            .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.index == b.partition);
-        let Some(p) = p else {
-            let err = Error::Topic {
-                topic: b.topic.to_string(),
-                reason: format!("partition {} missing from the produce response", b.partition),
-            };
-            retry_or_fail(shared, b, err, true);
-            continue;
-        };
-        let code = ErrorCode::from(p.error_code);
-        match code {
-            ErrorCode::None | ErrorCode::DuplicateSequenceNumber => {
-                shared.acc.done(&b.topic, b.partition);
-                shared.record_outcome(&b, true);
-                let ack = Ack { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
-                b.finish(&shared.acc.pool, Ok(ack));
-            }
-            code if shared.txn.is_some() && !code.is_retriable() => {
-                // inside a transaction a failed batch fails the transaction: fenced or
-                // unauthorized is fatal, anything else abortable (and a sequence error needs
-                // a new epoch before the next transaction, KIP-360)
-                let severity = if matches!(
-                    code,
-                    ErrorCode::ProducerFenced
-                        | ErrorCode::InvalidProducerEpoch
-                        | ErrorCode::TransactionalIdAuthorizationFailed
-                        | ErrorCode::ClusterAuthorizationFailed
-                ) {
-                    crate::txn::Severity::Fatal
-                } else {
-                    crate::txn::Severity::Abortable
-                };
-                let err = Error::Broker {
-                    topic: b.topic.to_string(),
-                    partition: b.partition,
-                    code,
-                    message: p.error_message.clone(),
-                };
-                shared.with_txn(|t| {
-                    if matches!(code, ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId) {
-                        t.epoch_bump_required = true;
-                    }
-                    t.fail(severity, err.clone())
-                });
-                shared.acc.done(&b.topic, b.partition);
-                shared.record_outcome(&b, false);
-                b.finish(&shared.acc.pool, Err(err));
-            }
-            ErrorCode::OutOfOrderSequenceNumber
-            | ErrorCode::UnknownProducerId
-            | ErrorCode::InvalidProducerEpoch
-                if shared.cfg.idempotence =>
-            {
-                // The broker lost or rejected our sequence state: fail this batch and restart
-                // every sequence at 0 under a new epoch. KIP-360 (Java's
-                // bumpIdempotentProducerEpoch): a sequence error bumps the epoch of the same
-                // producer id locally, which the broker accepts from sequence 0; a fenced epoch
-                // (or an exhausted one) takes a new producer id. Only a batch of the current
-                // id/epoch moves it on, so several failing batches bump once.
-                let current = idem.producer;
-                if current.is_some() && b.producer.map(|(id, epoch, _)| (id, epoch)) == current {
-                    idem.producer = match (code, current) {
-                        (
-                            ErrorCode::OutOfOrderSequenceNumber | ErrorCode::UnknownProducerId,
-                            Some((id, epoch)),
-                        ) if epoch < i16::MAX => Some((id, epoch + 1)),
-                        _ => None,
-                    };
-                    tracing::info!(?current, next = ?idem.producer, ?code, "sequence state lost; new producer epoch");
-                    idem.sequences.clear();
-                }
-                let err = Error::SequenceLost { topic: b.topic.to_string(), partition: b.partition, code };
-                shared.acc.done(&b.topic, b.partition);
-                shared.record_outcome(&b, false);
-                b.finish(&shared.acc.pool, Err(err));
-            }
-            code => {
-                if kafka_client::metadata::needs_metadata_refresh(code) {
-                    shared.metadata.request_update();
-                }
-                let err = Error::Broker {
-                    topic: b.topic.to_string(),
-                    partition: b.partition,
-                    code,
-                    message: p.error_message.clone(),
-                };
-                retry_or_fail(shared, b, err, code.is_retriable());
-            }
+/// After a new producer id or epoch: every queued batch that has a sequence (a retry, a split
+/// piece) is renumbered from 0 under it, in queue order (KIP-360; Java's
+/// `startSequencesAtBeginning`). Batches that may have been written move too: the new epoch is
+/// the only way forward for them.
+fn restamp_all(shared: &Shared, idem: &mut Idempotence, producer: (i64, i16)) {
+    for (t, p) in shared.acc.sequenced_partitions() {
+        if let Some(next) = shared.acc.resequence(&t, p, producer, 0, true) {
+            idem.resequenced(&t, p, next);
         }
     }
-}
-
-fn retry_or_fail(shared: &Shared, mut b: ProducerBatch, err: Error, retriable: bool) {
-    let expired = b.created.elapsed() >= shared.cfg.delivery_timeout;
-    if retriable && !expired && b.attempts <= shared.cfg.retries {
-        tracing::debug!(topic = %b.topic, partition = b.partition, attempts = b.attempts, error = %err, "retrying batch");
-        let backoff = shared.cfg.client.retry_backoff_policy().backoff(b.attempts.saturating_sub(1));
-        b.retry_at = Some(Instant::now() + backoff);
-        b.last_error = Some(err.to_string());
-        shared.retries.fetch_add(1, Ordering::Relaxed);
-        shared.acc.reenqueue(b);
-        return;
-    }
-    let err = if retriable && expired {
-        Error::DeliveryTimeout {
-            topic: b.topic.to_string(),
-            partition: b.partition,
-            elapsed: b.created.elapsed(),
-            last: Some(err.to_string()),
-        }
-    } else {
-        err
-    };
-    if shared.txn.is_some() {
-        // an expired or exhausted batch of a transaction: its sequence may or may not have
-        // been written, so the epoch must be bumped before the next transaction
-        shared.with_txn(|t| {
-            t.epoch_bump_required = true;
-            t.fail(crate::txn::Severity::Abortable, err.clone())
-        });
-    }
-    shared.acc.done(&b.topic, b.partition);
-    shared.record_outcome(&b, false);
-    b.finish(&shared.acc.pool, Err(err));
 }
