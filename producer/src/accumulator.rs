@@ -15,7 +15,9 @@ use kafka_protocol::records::{Compression, RECORD_BATCH_OVERHEAD, RecordBatchBui
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::callback::{BatchHooks, PendingHook};
 use crate::error::{Error, Result};
+use crate::interceptor::Interceptors;
 use crate::record::ProducerRecord;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -71,13 +73,21 @@ pub(crate) struct BufferPool {
     used: AtomicUsize,
     /// Batches that completed with an error (a transaction must not commit past one).
     failures: std::sync::atomic::AtomicU64,
+    /// Records of those batches (`record-error-total`, counted once per batch).
+    failed_records: std::sync::atomic::AtomicU64,
     /// Signalled whenever memory is released.
     pub(crate) freed: Notify,
 }
 
 impl BufferPool {
     pub(crate) fn new(limit: usize) -> Self {
-        BufferPool { limit, used: AtomicUsize::new(0), failures: Default::default(), freed: Notify::new() }
+        BufferPool {
+            limit,
+            used: AtomicUsize::new(0),
+            failures: Default::default(),
+            failed_records: Default::default(),
+            freed: Notify::new(),
+        }
     }
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
         self.used
@@ -96,6 +106,9 @@ impl BufferPool {
     }
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Acquire)
+    }
+    pub(crate) fn failed_records(&self) -> u64 {
+        self.failed_records.load(Ordering::Relaxed)
     }
 }
 
@@ -118,6 +131,10 @@ pub(crate) struct ProducerBatch {
     pub(crate) last_error: Option<String>,
     /// Producer id, epoch and base sequence, fixed at the first send (idempotence).
     pub(crate) producer: Option<(i64, i16, i32)>,
+    /// Callbacks / interceptor acknowledgements of its records (`None` unless used).
+    hooks: Option<Box<BatchHooks>>,
+    /// The uncompressed size, known once built (`compression-rate-avg`).
+    pub(crate) uncompressed: usize,
 }
 
 impl ProducerBatch {
@@ -135,6 +152,7 @@ impl ProducerBatch {
             return Ok(b.clone());
         }
         let mut builder = self.builder.take().expect("a batch is either open or built");
+        self.uncompressed = builder.estimated_size();
         if let Some((id, epoch, seq)) = self.producer {
             builder.producer(id, epoch, seq);
         }
@@ -149,9 +167,14 @@ impl ProducerBatch {
     }
 
     /// Completes the batch and gives back its memory.
-    pub(crate) fn finish(self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
+    /// Callbacks and interceptors run first (in append order), then the futures wake.
+    pub(crate) fn finish(mut self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
         if r.is_err() {
             pool.failures.fetch_add(1, Ordering::AcqRel);
+            pool.failed_records.fetch_add(self.records.max(0) as u64, Ordering::Relaxed);
+        }
+        if let Some(hooks) = self.hooks.take() {
+            hooks.run(&self.topic, self.partition, &r);
         }
         self.completion.complete(r);
         pool.release(self.reserved);
@@ -199,6 +222,8 @@ pub(crate) struct RecordAccumulator {
     cfg: AccumulatorConfig,
     /// Batches carry the transactional attribute.
     pub(crate) transactional: bool,
+    /// Given to batches whose records have hooks (their `on_acknowledgement`).
+    pub(crate) interceptors: Interceptors,
     topics: RwLock<HashMap<String, Vec<Arc<Mutex<PartitionQueue>>>>>,
     pub(crate) pool: BufferPool,
     /// Wakes the sender: a batch filled up, or a flush or close began.
@@ -215,6 +240,7 @@ impl RecordAccumulator {
     pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Self {
         RecordAccumulator {
             transactional: false,
+            interceptors: Interceptors::default(),
             cfg,
             topics: RwLock::default(),
             pool: BufferPool::new(buffer_memory),
@@ -241,11 +267,24 @@ impl RecordAccumulator {
     }
 
     /// Appends `rec` (already partitioned) to its partition's open batch, opening one if needed.
+    #[cfg(test)]
     pub(crate) fn append(
         &self,
         rec: &ProducerRecord,
         partition: i32,
         timestamp: i64,
+    ) -> std::result::Result<Appended, AppendError> {
+        self.append_hooked(rec, partition, timestamp, &mut None)
+    }
+
+    /// [`Self::append`] that also moves the record's `hook` (callback / interceptors) into
+    /// its batch when the append succeeds (on failure the caller keeps it).
+    pub(crate) fn append_hooked(
+        &self,
+        rec: &ProducerRecord,
+        partition: i32,
+        timestamp: i64,
+        hook: &mut Option<PendingHook>,
     ) -> std::result::Result<Appended, AppendError> {
         let q = self.queue(&rec.topic, partition);
         let mut q = lock(&q);
@@ -266,6 +305,12 @@ impl RecordAccumulator {
                     b.records += 1;
                     if builder.estimated_size() >= self.cfg.batch_size {
                         self.wake.notify_one();
+                    }
+                    if let Some(h) = hook.take() {
+                        let hooks = b
+                            .hooks
+                            .get_or_insert_with(|| Box::new(BatchHooks::new(self.interceptors.clone())));
+                        hooks.push(b.records - 1, timestamp, h);
                     }
                     return Ok(Appended {
                         partition: Some(partition),
@@ -292,6 +337,11 @@ impl RecordAccumulator {
         }
         let completion = Arc::new(Completion::default());
         lock(&self.incomplete).push(completion.clone());
+        let hooks = hook.take().map(|h| {
+            let mut hooks = Box::new(BatchHooks::new(self.interceptors.clone()));
+            hooks.push(0, timestamp, h);
+            hooks
+        });
         q.batches.push_back(ProducerBatch {
             topic: Arc::from(rec.topic.as_str()),
             partition,
@@ -305,6 +355,8 @@ impl RecordAccumulator {
             retry_at: None,
             last_error: None,
             producer: None,
+            hooks,
+            uncompressed: 0,
         });
         // a new batch: the sender must learn its linger deadline (or send it, if full)
         self.wake.notify_one();
@@ -331,6 +383,8 @@ impl RecordAccumulator {
         let mut sizes: HashMap<i32, usize> = HashMap::new();
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        // expired batches finish after the locks are released: their callbacks may send
+        let mut expired = Vec::new();
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         for queues in topics.values() {
             for q in queues {
@@ -348,7 +402,7 @@ impl RecordAccumulator {
                         elapsed: age,
                         last: b.last_error.clone(),
                     };
-                    b.finish(&self.pool, Err(err));
+                    expired.push((b, err));
                 }
                 let Some(front) = q.batches.front() else { continue };
                 soonest(front.created + self.cfg.delivery_timeout);
@@ -391,6 +445,10 @@ impl RecordAccumulator {
                     soonest(if full || force { now } else { next.created + self.cfg.linger });
                 }
             }
+        }
+        drop(topics);
+        for (b, err) in expired {
+            b.finish(&self.pool, Err(err));
         }
         (out, next)
     }
@@ -441,15 +499,11 @@ impl RecordAccumulator {
     /// whether any of them had been sent before (its sequence is used: the epoch must be
     /// bumped, KIP-360).
     pub(crate) fn abort_undrained(&self) -> bool {
-        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let mut sent = false;
-        for q in topics.values().flatten() {
-            let mut q = lock(q);
-            while let Some(b) = q.batches.pop_front() {
-                sent |= b.producer.is_some();
-                let err = Error::TransactionAborted { topic: b.topic.to_string(), partition: b.partition };
-                b.finish(&self.pool, Err(err));
-            }
+        for b in self.take_queued(|_| true) {
+            sent |= b.producer.is_some();
+            let err = Error::TransactionAborted { topic: b.topic.to_string(), partition: b.partition };
+            b.finish(&self.pool, Err(err));
         }
         sent
     }
@@ -458,33 +512,39 @@ impl RecordAccumulator {
     /// never sent (a batch waiting for a retry keeps its place). Returns whether a batch that
     /// had been sent was failed (its sequence's fate is unknown).
     pub(crate) fn fail_queued(&self, err: &Error, include_sent: bool) -> bool {
-        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let mut sent = false;
-        for q in topics.values().flatten() {
-            let mut q = lock(q);
-            let mut keep = VecDeque::new();
-            while let Some(b) = q.batches.pop_front() {
-                if b.producer.is_some() && !include_sent {
-                    keep.push_back(b);
-                    continue;
-                }
-                sent |= b.producer.is_some();
-                b.finish(&self.pool, Err(err.clone()));
-            }
-            q.batches = keep;
+        for b in self.take_queued(|b| include_sent || b.producer.is_none()) {
+            sent |= b.producer.is_some();
+            b.finish(&self.pool, Err(err.clone()));
         }
         sent
     }
 
     /// Fails every queued batch with `err` (close with a deadline that passed).
     pub(crate) fn abort_all(&self, err: &Error) {
+        for b in self.take_queued(|_| true) {
+            b.finish(&self.pool, Err(err.clone()));
+        }
+    }
+
+    /// Removes the queued batches `take` selects (the others keep their order). The caller
+    /// finishes them after the locks are released, since callbacks may call `send`.
+    fn take_queued(&self, take: impl Fn(&ProducerBatch) -> bool) -> Vec<ProducerBatch> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
         for q in topics.values().flatten() {
             let mut q = lock(q);
+            let mut keep = VecDeque::new();
             while let Some(b) = q.batches.pop_front() {
-                b.finish(&self.pool, Err(err.clone()));
+                if take(&b) {
+                    out.push(b);
+                } else {
+                    keep.push_back(b);
+                }
             }
+            q.batches = keep;
         }
+        out
     }
 }
 

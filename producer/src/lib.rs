@@ -46,8 +46,11 @@
 //! without Java's in-flight sequence reordering); different partitions still pipeline.
 
 mod accumulator;
+mod callback;
 pub mod config;
 mod error;
+mod interceptor;
+mod metrics;
 pub mod partitioner;
 mod producer;
 mod record;
@@ -56,9 +59,11 @@ mod txn;
 
 pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Error, Result};
+pub use interceptor::{InterceptorError, ProducerInterceptor};
 pub use kafka_client::ConsumerGroupMetadata;
+pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, PartitionerContext};
-pub use producer::{DeliveryFuture, Producer, ProducerMetrics};
+pub use producer::{DeliveryFuture, Producer};
 pub use record::{
     BytesSerializer, IntSerializer, ProducerRecord, RecordMetadata, Serializer, StringSerializer,
 };

@@ -17,6 +17,7 @@ use kafka_protocol::generated::{
     produce_request::{PartitionProduceData, TopicProduceData},
 };
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::accumulator::{Ack, ProducerBatch};
 use crate::config::Acks;
@@ -134,6 +135,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             && !shared.acc.has_queued()
             && shared.waiting_is_empty()
         {
+            // closed (or the last handle dropped): nothing left, so the task ends
+            shared.shutdown();
             return;
         }
         let next = match (next, add_retry_at) {
@@ -155,6 +158,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.acc.wake.notified() => {}
             _ = shared.acc.pool.freed.notified(), if !shared.waiting_is_empty() => {}
             _ = meta_rx.changed() => {}
+            // an authentication failure fails the waiting records at once
+            _ = shared.metadata.failed(), if !shared.waiting_is_empty() => {}
             _ = tokio::time::sleep_until(sleep_until) => {}
         }
     }
@@ -193,6 +198,7 @@ async fn init_producer_id(shared: &Shared) -> kafka_client::Result<(i64, i16)> {
 fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<InFlight> {
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut kept = Vec::with_capacity(batches.len());
+    let mut sizes = Vec::with_capacity(batches.len());
     for mut b in batches {
         b.attempts += 1;
         let records = match b.wire() {
@@ -204,6 +210,7 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
                 continue;
             }
         };
+        sizes.push(records.len());
         let data = PartitionProduceData { index: b.partition, records: Some(records), ..Default::default() };
         match topics.iter_mut().find(|t| *t.name == *b.topic) {
             Some(t) => t.partition_data.push(data),
@@ -219,27 +226,51 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
         return None;
     }
     let batches = kept;
-    Some(Box::pin(async move {
-        let req = ProduceRequest {
-            transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
-            acks: shared.cfg.acks.wire(),
-            timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
-            topic_data: topics,
-            ..Default::default()
-        };
-        let pool = shared.metadata.client();
-        let result = async {
-            let conn = pool.connection(node, Purpose::Produce).await?;
-            if shared.cfg.acks == Acks::None {
-                conn.send_oneway(&req, None)?;
-                return Ok(None);
+    let started = Instant::now();
+    shared.metrics.request_sent(started, &batches, &sizes);
+    let span = tracing::debug_span!(
+        "produce",
+        node,
+        topics = topics.len(),
+        partitions = batches.len(),
+        records = batches.iter().map(|b| b.records as i64).sum::<i64>(),
+        bytes = sizes.iter().sum::<usize>(),
+    );
+    Some(Box::pin(
+        async move {
+            let req = ProduceRequest {
+                transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
+                acks: shared.cfg.acks.wire(),
+                timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+                topic_data: topics,
+                ..Default::default()
+            };
+            let pool = shared.metadata.client();
+            let result = async {
+                let conn = pool.connection(node, Purpose::Produce).await?;
+                if shared.cfg.acks == Acks::None {
+                    conn.send_oneway(&req, None)?;
+                    return Ok(None);
+                }
+                let opts = RequestOptions { version: None, timeout: Some(shared.cfg.client.request_timeout) };
+                conn.send_with(&req, opts).await.map(Some)
             }
-            let opts = RequestOptions { version: None, timeout: Some(shared.cfg.client.request_timeout) };
-            conn.send_with(&req, opts).await.map(Some)
+            .await;
+            let now = Instant::now();
+            let throttle = result.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.throttle_time_ms);
+            if let Err(e) = &result {
+                tracing::debug!(error = %e, "produce request failed");
+            }
+            shared.metrics.request_done(
+                now,
+                now.saturating_duration_since(started),
+                throttle,
+                shared.totals(),
+            );
+            (node, batches, result)
         }
-        .await;
-        (node, batches, result)
-    }))
+        .instrument(span),
+    ))
 }
 
 /// Applies a produce outcome to its batches: done, retried, or failed.
@@ -374,6 +405,7 @@ fn retry_or_fail(shared: &Shared, mut b: ProducerBatch, err: Error, retriable: b
         b.retry_at = Some(Instant::now() + backoff);
         b.last_error = Some(err.to_string());
         shared.retries.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.retried_records.fetch_add(b.records.max(0) as u64, Ordering::Relaxed);
         shared.acc.reenqueue(b);
         return;
     }
