@@ -167,7 +167,9 @@ async fn callbacks_run_once_per_record_in_send_order_even_when_one_panics() {
     p.send(ProducerRecord::new("cb").value("after")).await.unwrap();
 }
 
-#[tokio::test]
+// multi-threaded so that a deadlock (a callback run under an accumulator lock) shows as a
+// timeout failure instead of a hang
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_may_send_from_a_failing_batch() {
     // a batch that expires finishes outside the accumulator's locks: its callback can send
     let c = cluster("x", 1).await;
