@@ -167,27 +167,37 @@ async fn callbacks_run_once_per_record_in_send_order_even_when_one_panics() {
     p.send(ProducerRecord::new("cb").value("after")).await.unwrap();
 }
 
-// multi-threaded so that a deadlock (a callback run under an accumulator lock) shows as a
-// timeout failure instead of a hang
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_may_send_from_a_failing_batch() {
-    // a batch that expires finishes outside the accumulator's locks: its callback can send
-    let c = cluster("x", 1).await;
-    c.inject(Fault::new(ApiKey::Produce, 1000, FaultAction::Error(ErrorCode::NotEnoughReplicas)));
-    let p = Producer::new(
-        config(&c, &[("delivery.timeout.ms", "1500"), ("request.timeout.ms", "1000"), ("linger.ms", "0")])
-            .build()
-            .unwrap(),
-    );
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let p2 = p.clone();
-    let _ = p.send_with_callback(ProducerRecord::new("x").value("a"), move |r| {
-        assert!(r.is_err());
-        let _ = tx.send(p2.send(ProducerRecord::new("x").value("b")));
+#[test]
+fn a_callback_may_send_from_a_failing_batch() {
+    // A batch that expires finishes outside the accumulator's locks, so its callback can
+    // send. The producer runs on its own thread: a deadlock there fails this test by timeout.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let c = cluster("x", 1).await;
+            c.inject(Fault::new(ApiKey::Produce, 1000, FaultAction::Error(ErrorCode::NotEnoughReplicas)));
+            let p = Producer::new(
+                config(
+                    &c,
+                    &[("delivery.timeout.ms", "1500"), ("request.timeout.ms", "1000"), ("linger.ms", "0")],
+                )
+                .build()
+                .unwrap(),
+            );
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let p2 = p.clone();
+            let _ = p.send_with_callback(ProducerRecord::new("x").value("a"), move |r| {
+                assert!(r.is_err());
+                let _ = tx.send(p2.send(ProducerRecord::new("x").value("b")));
+            });
+            let next = rx.await.unwrap();
+            c.clear_faults();
+            next.await.unwrap();
+            done_tx.send(()).unwrap();
+        });
     });
-    let next = tokio::time::timeout(Duration::from_secs(10), rx).await.unwrap().unwrap();
-    c.clear_faults();
-    next.await.unwrap();
+    done_rx.recv_timeout(Duration::from_secs(60)).expect("a callback that sends must not deadlock");
 }
 
 #[tokio::test]
