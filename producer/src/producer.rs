@@ -417,6 +417,8 @@ impl Producer {
                 DeliveryFuture { state, meta: Meta { partition, ..meta } }
             }
             Err(e) => {
+                // Java counts refused sends in record-error-rate too (the same "errors" sensor)
+                self.shared.record_errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(h) = hook {
                     h.fail(interceptors, &meta.topic, meta.partition, &e);
                 }

@@ -110,6 +110,7 @@ async fn interceptors_run_in_order_change_records_see_every_outcome_and_never_fa
     assert!(matches!(big, Error::RecordTooLarge { .. }), "{big}");
     let lost = p.send(ProducerRecord::new("nowhere").value("x")).await.unwrap_err();
     assert!(matches!(lost, Error::MaxBlock { .. }), "{lost}");
+    assert_eq!(p.metrics().record_errors, 2, "refused sends count as errors (as in Java)");
     p.close(Duration::from_secs(5)).await.unwrap();
 
     // the second interceptor saw the first one's header (its error did not undo the change)
