@@ -13,6 +13,10 @@
 //! let meta = producer.send(ProducerRecord::new("orders").key("k").value("v")).await?;
 //! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
 //! producer.send(ProducerRecord::new("orders").value("fire and forget")); // not awaited: still sent
+//! producer.send_with_callback(ProducerRecord::new("orders").value("v"), |r| match r {
+//!     Ok(m) => println!("at offset {}", m.offset), // on the sender task: keep it short
+//!     Err(e) => eprintln!("failed: {e}"),
+//! });
 //! producer.close(std::time::Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
@@ -24,8 +28,16 @@
 //! - `partitioner.rs`: [`Partitioner`], Java's murmur2 key mapping, the sticky partitioner.
 //! - `accumulator.rs`: `RecordAccumulator`, `BufferPool`, `ProducerBatch`, the per-batch
 //!   `Completion` that every record future of a batch shares.
+//! - `interceptor.rs`: [`ProducerInterceptor`] and the ordered chain (errors and panics are
+//!   logged, never returned).
+//! - `callback.rs`: per-record outcome hooks ([`Producer::send_with_callback`]'s callback and
+//!   the interceptors' `on_acknowledgement`), carried by a batch only for records that have
+//!   them and run in append order when it completes.
+//! - `metrics.rs`: [`ProducerMetrics`] (Java's producer metrics, windowed 2 × 30 s) and the
+//!   live counters behind [`Producer::metrics`].
 //! - `sender.rs`: the sender task (drain, in-flight limits, retries, idempotence state).
-//! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory.
+//! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory,
+//!   close on the last handle's drop.
 //! - `txn/state.rs`: the sans-IO `TransactionManager` ([`TxnState`], one checked transition
 //!   function, partitions added to the transaction, producer id/epoch, unresolved EndTxn).
 //! - `txn/mod.rs`: its driver and the transactional API on [`Producer`] (`init_transactions`,
@@ -39,11 +51,13 @@
 //! Transactions v2 (KIP-890: EndTxn v5 epoch bump per transaction, implicit
 //! AddPartitionsToTxn via Produce v12): this producer always speaks transactions v1
 //! (explicit AddPartitionsToTxn ≤ v3, EndTxn ≤ v4, Produce ≤ v11), which Kafka 4.x brokers
-//! accept. Interceptors and per-record callbacks
-//! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
+//! accept. `partitioner.availability.timeout.ms`
 //! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
 //! With idempotence on, each partition has one batch in flight at a time (ordering is kept
 //! without Java's in-flight sequence reordering); different partitions still pipeline.
+//! `interceptor.classes` (interceptors are added as values with
+//! [`ProducerConfigBuilder::interceptor`]); `metrics.sample.window.ms` / `metrics.num.samples`
+//! (fixed at Java's defaults) and metric reporters.
 
 mod accumulator;
 mod callback;
