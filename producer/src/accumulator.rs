@@ -453,6 +453,12 @@ impl RecordAccumulator {
         (out, next)
     }
 
+    /// Only fails the batches past `delivery.timeout.ms` (a drain that sends nothing), for a
+    /// sender that cannot send yet (no producer id).
+    pub(crate) fn expire(&self, now: Instant) {
+        let _ = self.drain(now, |_, _| None, |_| false, true, 0, |_, _| true);
+    }
+
     /// Puts a batch that will be retried back at the front of its partition's queue.
     pub(crate) fn reenqueue(&self, b: ProducerBatch) {
         let q = self.queue(&b.topic, b.partition);

@@ -100,6 +100,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Ok(p) => idem.producer = Some(p),
                 Err(e) => {
                     tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                    // records still expire at delivery.timeout.ms (and a closing producer whose
+                    // brokers are gone can end)
+                    shared.acc.expire(Instant::now());
                     tokio::time::sleep(backoff.backoff(0)).await;
                     continue;
                 }

@@ -336,3 +336,44 @@ async fn a_wrong_sasl_password_fails_sends_at_once_not_after_max_block() {
     assert!(matches!(&e, Error::Client(k) if k.is_authentication_failure()), "{e}");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+#[tokio::test]
+async fn a_dropped_producer_whose_broker_is_gone_ends_after_delivery_timeout() {
+    let c = cluster("g", 1).await;
+    let rec = Arc::new(Recorder { name: "g", ..Default::default() });
+    struct Probe(Arc<Recorder>);
+    impl ProducerInterceptor for Probe {
+        fn on_send(&self, _: &mut ProducerRecord) -> Result<(), InterceptorError> {
+            Ok(())
+        }
+        fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&Error>) -> Result<(), InterceptorError> {
+            self.0.acks.lock().unwrap().push((
+                m.topic.clone(),
+                m.partition,
+                m.offset,
+                e.map(|e| e.to_string()),
+            ));
+            Ok(())
+        }
+    }
+    let p = Producer::new(
+        config(&c, &[("delivery.timeout.ms", "1500"), ("request.timeout.ms", "1000"), ("linger.ms", "0")])
+            .interceptor(Probe(rec.clone()))
+            .build()
+            .unwrap(),
+    );
+    // metadata but no producer id yet: the sender is stuck asking for one once the broker is gone
+    p.partitions_for("g").await.unwrap();
+    c.stop_broker(1).unwrap();
+    for i in 0..5 {
+        let _ = p.send(ProducerRecord::new("g").value(format!("{i}")));
+    }
+    drop(p);
+    eventually("the sender task to end", || Arc::strong_count(&rec) == 1).await;
+    let acks = rec.acks.lock().unwrap().clone();
+    assert_eq!(acks.len(), 5, "{acks:?}");
+    assert!(
+        acks.iter().all(|a| a.3.as_deref().is_some_and(|e| e.contains("delivery.timeout.ms"))),
+        "{acks:?}"
+    );
+}
