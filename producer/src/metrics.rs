@@ -7,15 +7,15 @@
 //! ([`kafka_client::Windowed`], Java's 2 × 30 s samples) are updated under one mutex once
 //! per produce request, and counters feed their rates by the difference since the last look.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_client::Windowed;
 use tokio::time::Instant;
 
 use crate::accumulator::ProducerBatch;
-use crate::producer::lock;
+use crate::producer::{Shared, lock};
 
 /// A snapshot of the producer's metrics (Java names in each field's docs). Windowed values
 /// cover the last 30–60 s; `None` means nothing was observed in the window.
@@ -133,6 +133,23 @@ pub(crate) struct Metrics {
     pub(crate) pool_wait_ns: AtomicU64,
 }
 
+/// Counts one produce request in `requests-in-flight` while it lives (a request future that
+/// is dropped, e.g. by a close that timed out, still leaves the gauge).
+pub(crate) struct InFlightGuard(Arc<Shared>);
+
+impl InFlightGuard {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.metrics.in_flight.fetch_add(1, Relaxed);
+        InFlightGuard(shared)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -162,9 +179,9 @@ impl Metrics {
         }
     }
 
-    /// A produce request carrying `batches` is about to be sent.
+    /// A produce request carrying `batches` is about to be sent (`requests-in-flight` is
+    /// counted by the [`InFlightGuard`] its future holds).
     pub(crate) fn request_sent(&self, now: Instant, batches: &[ProducerBatch], wire_sizes: &[usize]) {
-        self.in_flight.fetch_add(1, Relaxed);
         let mut st = lock(&self.stats);
         let records: i64 = batches.iter().map(|b| b.records as i64).sum();
         st.records_per_request.record(now, records as f64);
@@ -183,7 +200,6 @@ impl Metrics {
     /// A produce request ended (answered, or failed) after `latency`; `throttle_ms` is the
     /// broker's throttle time when it answered.
     pub(crate) fn request_done(&self, now: Instant, latency: Duration, throttle_ms: Option<i32>, t: Totals) {
-        self.in_flight.fetch_sub(1, Relaxed);
         let mut st = lock(&self.stats);
         st.latency.record(now, secs(latency));
         if let Some(ms) = throttle_ms {
@@ -231,7 +247,6 @@ mod tests {
     fn counter_rates_follow_totals_and_requests_feed_latency_and_throttle() {
         let t0 = Instant::now();
         let m = Metrics::new(t0);
-        m.in_flight.fetch_add(1, Relaxed); // as request_sent would
         let totals = Totals { sent: 30, errors: 3, retried: 0, bytes_out: 3000 };
         m.request_done(t0 + Duration::from_secs(1), Duration::from_millis(20), Some(100), totals);
         let mut s = ProducerMetrics::default();

@@ -239,8 +239,10 @@ fn send(shared: Arc<Shared>, node: i32, batches: Vec<ProducerBatch>) -> Option<I
         records = batches.iter().map(|b| b.records as i64).sum::<i64>(),
         bytes = sizes.iter().sum::<usize>(),
     );
+    let gauge = crate::metrics::InFlightGuard::new(shared.clone());
     Some(Box::pin(
         async move {
+            let _gauge = gauge;
             let req = ProduceRequest {
                 transactional_id: shared.txn().map(|t| t.transactional_id.clone()),
                 acks: shared.cfg.acks.wire(),

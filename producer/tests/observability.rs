@@ -229,6 +229,12 @@ async fn metrics_move_when_traffic_happens() {
     assert!(m.record_queue_time_max.is_some() && m.request_latency_max.is_some(), "{m:?}");
     assert_eq!((m.requests_in_flight, m.record_error_rate), (0, 0.0));
     assert_eq!(m.buffer_available_bytes, 32 << 20, "memory is back");
+    // a request the broker holds is in flight until it answers
+    c.inject(Fault::new(ApiKey::Produce, 1, FaultAction::Delay(Duration::from_millis(500))));
+    let held = p.send(ProducerRecord::new("m").value("held"));
+    eventually("a request in flight", || p.metrics().requests_in_flight == 1).await;
+    held.await.unwrap();
+    assert_eq!(p.metrics().requests_in_flight, 0);
     // retries and errors
     c.inject(Fault::new(ApiKey::Produce, 2, FaultAction::Error(ErrorCode::NotLeaderOrFollower)));
     p.send(ProducerRecord::new("m").value("r")).await.unwrap();
