@@ -23,6 +23,7 @@
 //! - `metadata/`: `cache.rs` the pure [`MetadataCache`] (leader-epoch rules), `mod.rs` the
 //!   refreshing [`Metadata`] handle (max age, on-demand, backoff, rebootstrap, waiters).
 //! - `metrics.rs`: [`ClientMetrics`], per-broker request/byte/latency/connection counters.
+//! - `window.rs`: [`Windowed`], windowed rate / avg / max (Java's 2 × 30 s samples).
 //! - `coordinator.rs`: [`CoordinatorLookup`] (FindCoordinator, batched v4+ or single v0–3).
 //! - `group_metadata.rs`: [`ConsumerGroupMetadata`] (shared by the consumer and the
 //!   transactional producer) and [`TopicPartitionRef`].
@@ -39,6 +40,7 @@ pub mod group_metadata;
 pub mod metadata;
 pub mod metrics;
 pub mod pool;
+pub mod window;
 
 #[cfg(test)]
 mod test_support;
@@ -52,3 +54,4 @@ pub use group_metadata::{ConsumerGroupMetadata, TopicPartitionRef};
 pub use metadata::{Metadata, MetadataCache};
 pub use metrics::{BrokerMetrics, ClientMetrics};
 pub use pool::{NetworkClient, Purpose};
+pub use window::Windowed;

@@ -160,3 +160,86 @@ async fn a_batch_over_max_message_bytes_is_split_and_keyless_records_on_a_compac
     assert_eq!(m.offset, 8);
     producer.close(Duration::from_secs(10)).await.unwrap();
 }
+
+/// Counts acknowledgements and closes.
+#[derive(Default)]
+struct Counting {
+    acks: std::sync::atomic::AtomicUsize,
+    errors: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicUsize,
+}
+
+struct CountingInterceptor(std::sync::Arc<Counting>);
+
+impl kafka_producer::ProducerInterceptor for CountingInterceptor {
+    fn on_send(&self, record: &mut ProducerRecord) -> Result<(), kafka_producer::InterceptorError> {
+        record.headers.push(("intercepted".into(), None));
+        Ok(())
+    }
+    fn on_acknowledgement(
+        &self,
+        _: &kafka_producer::RecordMetadata,
+        error: Option<&kafka_producer::Error>,
+    ) -> Result<(), kafka_producer::InterceptorError> {
+        let n = if error.is_some() { &self.0.errors } else { &self.0.acks };
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn close(&self) {
+        self.0.closed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn callbacks_interceptors_metrics_and_close_on_drop() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::{Arc, Mutex};
+    let Some(t) = target(1).await else { return };
+    let admin =
+        kafka_admin::AdminClient::from_pairs([("bootstrap.servers", t.bootstrap().as_str())]).unwrap();
+    let topic = unique_topic("it-producer-hooks");
+    let r = admin.create_topics(&[kafka_admin::NewTopic::new(topic.clone(), 3, 1)], false).await.unwrap();
+    r[&topic].as_ref().unwrap();
+    let counting = Arc::new(Counting::default());
+    let cfg = kafka_producer::ProducerConfig::builder()
+        .bootstrap_servers(t.bootstrap())
+        .set("linger.ms", "10")
+        .interceptor(CountingInterceptor(counting.clone()))
+        .build()
+        .unwrap();
+    let producer = Producer::new(cfg);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..300 {
+        let seen = seen.clone();
+        let rec = ProducerRecord::new(topic.clone()).key(format!("k{}", i % 7)).value(format!("{i}"));
+        let _ = producer.send_with_callback(rec, move |r| {
+            let m = r.unwrap_or_else(|e| panic!("record {i}: {e}"));
+            seen.lock().unwrap().push((m.partition, m.offset, i));
+        });
+    }
+    producer.flush().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 300, "one callback per record");
+    for partition in 0..3 {
+        let mine: Vec<_> = seen.iter().filter(|s| s.0 == partition).collect();
+        assert!(mine.windows(2).all(|w| w[0].1 < w[1].1 && w[0].2 < w[1].2), "send order in {partition}");
+    }
+    assert_eq!((counting.acks.load(SeqCst), counting.errors.load(SeqCst)), (300, 0));
+    let m = producer.metrics();
+    assert!(m.record_send_rate > 0.0 && m.outgoing_byte_rate > 0.0, "{m:?}");
+    assert!(m.request_latency_avg.is_some() && m.batch_size_avg.is_some(), "{m:?}");
+    assert!(m.records_per_request_avg.unwrap() >= 1.0 && m.record_queue_time_max.is_some(), "{m:?}");
+    assert_eq!((m.requests_in_flight, m.record_errors), (0, 0), "{m:?}");
+
+    // unawaited sends, then the last handle goes: they are delivered and the sender ends
+    for i in 0..20 {
+        let _ = producer.send(ProducerRecord::new(topic.clone()).value(format!("late-{i}")));
+    }
+    drop(producer);
+    integration_tests::eventually("the sender task to end", || async {
+        (Arc::strong_count(&counting) == 1).then_some(())
+    })
+    .await;
+    assert_eq!(counting.closed.load(SeqCst), 1);
+    assert_eq!(counting.acks.load(SeqCst), 320, "records sent before the drop were delivered");
+}

@@ -266,3 +266,26 @@ async fn sessions_are_reauthenticated_on_the_same_connection() {
     assert!(conn.session_deadline().unwrap() > deadline, "re-authenticated");
     assert_eq!(pool.metrics().snapshot()[&-1].connections_created, 1, "on the same connection");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_with_a_wrong_password_fails_its_sends_at_once_not_after_max_block() {
+    let Some(s) = secured("a_producer_with_a_wrong_password_fails_its_sends_at_once_not_after_max_block")
+    else {
+        return;
+    };
+    let mut props = sasl(&s, false, "PLAIN", "alice", "not-the-password");
+    props.push(("max.block.ms", "120000".into()));
+    let producer = Producer::from_pairs(props).unwrap();
+    let topic = unique_topic("it-sec-wrong-password");
+    for n in 0..2 {
+        let send = producer.send(ProducerRecord::new(topic.clone()).value("x"));
+        let e = tokio::time::timeout(Duration::from_secs(30), send)
+            .await
+            .unwrap_or_else(|_| panic!("send {n}: no failure within 30 s (max.block.ms is 120 s)"))
+            .unwrap_err();
+        assert!(
+            matches!(&e, kafka_producer::Error::Client(c) if c.code() == Some(ErrorCode::SaslAuthenticationFailed)),
+            "send {n}: {e}"
+        );
+    }
+}

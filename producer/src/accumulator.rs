@@ -17,7 +17,9 @@ use kafka_protocol::records::{
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::callback::{BatchHooks, PendingHook};
 use crate::error::{Error, Result};
+use crate::interceptor::Interceptors;
 use crate::record::ProducerRecord;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -117,13 +119,21 @@ pub(crate) struct BufferPool {
     used: AtomicUsize,
     /// Batches that completed with an error (a transaction must not commit past one).
     failures: std::sync::atomic::AtomicU64,
+    /// Records of those batches (`record-error-total`, counted once per batch).
+    failed_records: std::sync::atomic::AtomicU64,
     /// Signalled whenever memory is released.
     pub(crate) freed: Notify,
 }
 
 impl BufferPool {
     pub(crate) fn new(limit: usize) -> Self {
-        BufferPool { limit, used: AtomicUsize::new(0), failures: Default::default(), freed: Notify::new() }
+        BufferPool {
+            limit,
+            used: AtomicUsize::new(0),
+            failures: Default::default(),
+            failed_records: Default::default(),
+            freed: Notify::new(),
+        }
     }
     pub(crate) fn try_reserve(&self, n: usize) -> bool {
         self.used
@@ -142,6 +152,9 @@ impl BufferPool {
     }
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Acquire)
+    }
+    pub(crate) fn failed_records(&self) -> u64 {
+        self.failed_records.load(Ordering::Relaxed)
     }
 }
 
@@ -168,6 +181,10 @@ pub(crate) struct ProducerBatch {
     /// A request carrying it failed with an unknown outcome (timeout, connection lost): the
     /// broker may have written it, so its sequence must never be given to other records.
     pub(crate) maybe_written: bool,
+    /// Callbacks / interceptor acknowledgements of its records (`None` unless used).
+    hooks: Option<Box<BatchHooks>>,
+    /// The uncompressed size, known once built (`compression-rate-avg`).
+    pub(crate) uncompressed: usize,
 }
 
 impl ProducerBatch {
@@ -185,6 +202,7 @@ impl ProducerBatch {
             return Ok(b.clone());
         }
         let mut builder = self.builder.take().expect("a batch is either open or built");
+        self.uncompressed = builder.estimated_size();
         if let Some((id, epoch, seq)) = self.producer {
             builder.producer(id, epoch, seq);
         }
@@ -270,6 +288,8 @@ impl ProducerBatch {
             last_error: self.last_error.clone(),
             producer: None,
             maybe_written: false,
+            hooks: None,
+            uncompressed: 0,
         })
     }
 
@@ -322,6 +342,31 @@ impl ProducerBatch {
         Ok(Some((b, kept)))
     }
 
+    /// Hands the outcome hooks (callbacks, interceptor acknowledgements) of this batch's
+    /// records to the `pieces` that `targets` moved them into, at their new index, so they run
+    /// with those batches' outcomes in the same order; the hooks of records that failed run
+    /// now. Called before the pieces are queued, with no accumulator lock held.
+    pub(crate) fn move_hooks(&mut self, pieces: &mut [ProducerBatch], targets: &[Target]) {
+        let Some(hooks) = self.hooks.take() else { return };
+        let (interceptors, records) = hooks.into_parts();
+        for (relative, timestamp, hook) in records {
+            let moved = match targets.get(relative.max(0) as usize) {
+                Some(Target::Moved(c, r)) => {
+                    pieces.iter_mut().find(|p| Arc::ptr_eq(&p.completion, c)).map(|p| (p, *r))
+                }
+                _ => None,
+            };
+            match (moved, targets.get(relative.max(0) as usize)) {
+                (Some((piece, r)), _) => piece
+                    .hooks
+                    .get_or_insert_with(|| Box::new(BatchHooks::new(interceptors.clone())))
+                    .push(r, timestamp, hook),
+                (None, Some(Target::Failed(e))) => hook.fail(&interceptors, &self.topic, self.partition, e),
+                (None, _) => hook.fail(&interceptors, &self.topic, self.partition, &Error::Closed),
+            }
+        }
+    }
+
     /// Ends this batch by moving its records elsewhere (see [`Target`]); a failed record
     /// counts as a failure for a transaction's commit.
     pub(crate) fn redirect(self, pool: &BufferPool, targets: Vec<Target>) {
@@ -333,9 +378,14 @@ impl ProducerBatch {
     }
 
     /// Completes the batch and gives back its memory.
-    pub(crate) fn finish(self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
+    /// Callbacks and interceptors run first (in append order), then the futures wake.
+    pub(crate) fn finish(mut self, pool: &BufferPool, r: std::result::Result<Ack, Error>) {
         if r.is_err() {
             pool.failures.fetch_add(1, Ordering::AcqRel);
+            pool.failed_records.fetch_add(self.records.max(0) as u64, Ordering::Relaxed);
+        }
+        if let Some(hooks) = self.hooks.take() {
+            hooks.run(&self.topic, self.partition, &r);
         }
         self.completion.complete(r);
         pool.release(self.reserved);
@@ -416,6 +466,8 @@ pub(crate) struct RecordAccumulator {
     cfg: AccumulatorConfig,
     /// Batches carry the transactional attribute.
     pub(crate) transactional: bool,
+    /// Given to batches whose records have hooks (their `on_acknowledgement`).
+    pub(crate) interceptors: Interceptors,
     topics: RwLock<HashMap<String, Vec<Arc<Mutex<PartitionQueue>>>>>,
     pub(crate) pool: BufferPool,
     /// Wakes the sender: a batch filled up, or a flush or close began.
@@ -432,6 +484,7 @@ impl RecordAccumulator {
     pub(crate) fn new(cfg: AccumulatorConfig, buffer_memory: usize) -> Self {
         RecordAccumulator {
             transactional: false,
+            interceptors: Interceptors::default(),
             cfg,
             topics: RwLock::default(),
             pool: BufferPool::new(buffer_memory),
@@ -458,11 +511,24 @@ impl RecordAccumulator {
     }
 
     /// Appends `rec` (already partitioned) to its partition's open batch, opening one if needed.
+    #[cfg(test)]
     pub(crate) fn append(
         &self,
         rec: &ProducerRecord,
         partition: i32,
         timestamp: i64,
+    ) -> std::result::Result<Appended, AppendError> {
+        self.append_hooked(rec, partition, timestamp, &mut None)
+    }
+
+    /// [`Self::append`] that also moves the record's `hook` (callback / interceptors) into
+    /// its batch when the append succeeds (on failure the caller keeps it).
+    pub(crate) fn append_hooked(
+        &self,
+        rec: &ProducerRecord,
+        partition: i32,
+        timestamp: i64,
+        hook: &mut Option<PendingHook>,
     ) -> std::result::Result<Appended, AppendError> {
         let q = self.queue(&rec.topic, partition);
         let mut q = lock(&q);
@@ -483,6 +549,12 @@ impl RecordAccumulator {
                     b.records += 1;
                     if builder.estimated_size() >= self.cfg.batch_size {
                         self.wake.notify_one();
+                    }
+                    if let Some(h) = hook.take() {
+                        let hooks = b
+                            .hooks
+                            .get_or_insert_with(|| Box::new(BatchHooks::new(self.interceptors.clone())));
+                        hooks.push(b.records - 1, timestamp, h);
                     }
                     return Ok(Appended {
                         partition: Some(partition),
@@ -509,6 +581,11 @@ impl RecordAccumulator {
         }
         let completion = Arc::new(Completion::default());
         lock(&self.incomplete).push(completion.clone());
+        let hooks = hook.take().map(|h| {
+            let mut hooks = Box::new(BatchHooks::new(self.interceptors.clone()));
+            hooks.push(0, timestamp, h);
+            hooks
+        });
         q.batches.push_back(ProducerBatch {
             topic: Arc::from(rec.topic.as_str()),
             partition,
@@ -523,6 +600,8 @@ impl RecordAccumulator {
             last_error: None,
             producer: None,
             maybe_written: false,
+            hooks,
+            uncompressed: 0,
         });
         // a new batch: the sender must learn its linger deadline (or send it, if full)
         self.wake.notify_one();
@@ -552,6 +631,8 @@ impl RecordAccumulator {
         let mut sizes: HashMap<i32, usize> = HashMap::new();
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        // expired batches finish after the locks are released: their callbacks may send
+        let mut expired = Vec::new();
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         for queues in topics.values() {
             for q in queues {
@@ -577,7 +658,7 @@ impl RecordAccumulator {
                         elapsed: age,
                         last: b.last_error.clone(),
                     };
-                    b.finish(&self.pool, Err(err));
+                    expired.push((b, err));
                 }
                 let Some(front) = q.batches.front() else { continue };
                 soonest(front.created + self.cfg.delivery_timeout);
@@ -626,8 +707,19 @@ impl RecordAccumulator {
                 }
             }
         }
+        drop(topics);
+        for (b, err) in expired {
+            b.finish(&self.pool, Err(err));
+        }
         out.next = next;
         out
+    }
+
+    /// Only fails the batches past `delivery.timeout.ms` (a drain that sends nothing), for a
+    /// sender that cannot send yet (no producer id); the sequenced ones it expired are returned
+    /// for the idempotence state.
+    pub(crate) fn expire(&self, now: Instant) -> Vec<Expired> {
+        self.drain(now, |_, _| None, |_| false, |_, _| 0, 0, |_, _| true).expired
     }
 
     /// Puts a batch that will be retried back in its partition's queue: in sequence order
@@ -747,15 +839,11 @@ impl RecordAccumulator {
     /// whether any of them had been sent before (its sequence is used: the epoch must be
     /// bumped, KIP-360).
     pub(crate) fn abort_undrained(&self) -> bool {
-        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let mut sent = false;
-        for q in topics.values().flatten() {
-            let mut q = lock(q);
-            while let Some(b) = q.batches.pop_front() {
-                sent |= b.producer.is_some();
-                let err = Error::TransactionAborted { topic: b.topic.to_string(), partition: b.partition };
-                b.finish(&self.pool, Err(err));
-            }
+        for b in self.take_queued(|_| true) {
+            sent |= b.producer.is_some();
+            let err = Error::TransactionAborted { topic: b.topic.to_string(), partition: b.partition };
+            b.finish(&self.pool, Err(err));
         }
         sent
     }
@@ -764,33 +852,39 @@ impl RecordAccumulator {
     /// never sent (a batch waiting for a retry keeps its place). Returns whether a batch that
     /// had been sent was failed (its sequence's fate is unknown).
     pub(crate) fn fail_queued(&self, err: &Error, include_sent: bool) -> bool {
-        let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
         let mut sent = false;
-        for q in topics.values().flatten() {
-            let mut q = lock(q);
-            let mut keep = VecDeque::new();
-            while let Some(b) = q.batches.pop_front() {
-                if b.producer.is_some() && !include_sent {
-                    keep.push_back(b);
-                    continue;
-                }
-                sent |= b.producer.is_some();
-                b.finish(&self.pool, Err(err.clone()));
-            }
-            q.batches = keep;
+        for b in self.take_queued(|b| include_sent || b.producer.is_none()) {
+            sent |= b.producer.is_some();
+            b.finish(&self.pool, Err(err.clone()));
         }
         sent
     }
 
     /// Fails every queued batch with `err` (close with a deadline that passed).
     pub(crate) fn abort_all(&self, err: &Error) {
+        for b in self.take_queued(|_| true) {
+            b.finish(&self.pool, Err(err.clone()));
+        }
+    }
+
+    /// Removes the queued batches `take` selects (the others keep their order). The caller
+    /// finishes them after the locks are released, since callbacks may call `send`.
+    fn take_queued(&self, take: impl Fn(&ProducerBatch) -> bool) -> Vec<ProducerBatch> {
         let topics = self.topics.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
         for q in topics.values().flatten() {
             let mut q = lock(q);
+            let mut keep = VecDeque::new();
             while let Some(b) = q.batches.pop_front() {
-                b.finish(&self.pool, Err(err.clone()));
+                if take(&b) {
+                    out.push(b);
+                } else {
+                    keep.push_back(b);
+                }
             }
+            q.batches = keep;
         }
+        out
     }
 }
 

@@ -23,6 +23,13 @@
 //!
 //! Every [`kafka_client::config`] key (bootstrap.servers, client.id, request.timeout.ms, …)
 //! is accepted too.
+//!
+//! Java's `interceptor.classes` names classes to load; Rust cannot load a type by name, so
+//! interceptors are added as values, in order, with [`ProducerConfigBuilder::interceptor`] or
+//! [`ProducerConfig::with_interceptor`] (see [`ProducerInterceptor`]).
+//!
+//! Metrics (`Producer::metrics`) use Java's default windows: `metrics.sample.window.ms` 30 s
+//! × `metrics.num.samples` 2; those keys are not configurable here.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -32,6 +39,7 @@ use kafka_client::config::{ConfigDef, ConfigKey, ConfigType::*, ConfigValues, Pr
 use kafka_protocol::records::Compression;
 
 use crate::error::{Error, Result};
+use crate::interceptor::{Interceptors, ProducerInterceptor};
 
 const KEYS: &[(
     &str,
@@ -148,6 +156,9 @@ pub struct ProducerConfig {
     pub transactional_id: Option<std::string::String>,
     /// `transaction.timeout.ms`.
     pub transaction_timeout: Duration,
+    /// The interceptor chain (Java's `interceptor.classes`, set with
+    /// [`ProducerConfigBuilder::interceptor`] or [`ProducerConfig::with_interceptor`]).
+    pub(crate) interceptors: Interceptors,
 }
 
 impl ProducerConfig {
@@ -167,6 +178,12 @@ impl ProducerConfig {
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<ProducerConfig> {
         Self::from_properties(&pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    /// Adds an interceptor after those already configured (Java's `interceptor.classes`).
+    pub fn with_interceptor(mut self, interceptor: impl ProducerInterceptor + 'static) -> Self {
+        self.interceptors.push(std::sync::Arc::new(interceptor));
+        self
     }
 
     /// A builder: `ProducerConfig::builder().set("acks", "1").bootstrap_servers(..).build()`.
@@ -245,6 +262,7 @@ impl ProducerConfig {
             partitioner_adaptive: v.bool("partitioner.adaptive.partitioning.enable"),
             transactional_id,
             transaction_timeout: Duration::from_millis(v.number("transaction.timeout.ms") as u64),
+            interceptors: Interceptors::default(),
         })
     }
 }
@@ -253,12 +271,16 @@ impl ProducerConfig {
 #[derive(Default, Clone)]
 pub struct ProducerConfigBuilder {
     props: Properties,
+    interceptors: Interceptors,
 }
 
 /// Password-typed keys (`sasl.jaas.config`, `ssl.key.password`, ...) print as `[hidden]`.
 impl std::fmt::Debug for ProducerConfigBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProducerConfigBuilder").field("props", &DEF.redacted(&self.props)).finish()
+        f.debug_struct("ProducerConfigBuilder")
+            .field("props", &DEF.redacted(&self.props))
+            .field("interceptors", &self.interceptors)
+            .finish()
     }
 }
 
@@ -310,9 +332,18 @@ impl ProducerConfigBuilder {
         let s = id.as_ref().to_owned();
         self.set("transactional.id", s)
     }
+    /// Adds an interceptor to the chain, after those added before (Java's
+    /// `interceptor.classes`, which cannot name Rust types). Interceptors see every record in
+    /// `send` and every record's outcome; their errors and panics are logged, never returned.
+    pub fn interceptor(mut self, interceptor: impl ProducerInterceptor + 'static) -> Self {
+        self.interceptors.push(std::sync::Arc::new(interceptor));
+        self
+    }
     /// Parses and checks everything.
     pub fn build(self) -> Result<ProducerConfig> {
-        ProducerConfig::from_properties(&self.props)
+        let mut c = ProducerConfig::from_properties(&self.props)?;
+        c.interceptors = self.interceptors;
+        Ok(c)
     }
 }
 

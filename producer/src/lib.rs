@@ -13,6 +13,10 @@
 //! let meta = producer.send(ProducerRecord::new("orders").key("k").value("v")).await?;
 //! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
 //! producer.send(ProducerRecord::new("orders").value("fire and forget")); // not awaited: still sent
+//! producer.send_with_callback(ProducerRecord::new("orders").value("v"), |r| match r {
+//!     Ok(m) => println!("at offset {}", m.offset), // on the sender task: keep it short
+//!     Err(e) => eprintln!("failed: {e}"),
+//! });
 //! producer.close(std::time::Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
@@ -31,7 +35,15 @@
 //!   window of unsettled batches, sequence-error verdicts); `sender/response.rs` what a
 //!   produce answer does to each batch (retry in sequence order, split on MESSAGE_TOO_LARGE,
 //!   KIP-467 record errors, failure).
-//! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory.
+//! - `interceptor.rs`: [`ProducerInterceptor`] and the ordered chain (errors and panics are
+//!   logged, never returned).
+//! - `callback.rs`: per-record outcome hooks ([`Producer::send_with_callback`]'s callback and
+//!   the interceptors' `on_acknowledgement`), carried by a batch only for records that have
+//!   them and run in append order when it completes.
+//! - `metrics.rs`: [`ProducerMetrics`] (Java's producer metrics, windowed 2 × 30 s) and the
+//!   live counters behind [`Producer::metrics`].
+//! - `producer.rs`: [`Producer`], [`DeliveryFuture`], records waiting for metadata/memory,
+//!   close on the last handle's drop.
 //! - `txn/state.rs`: the sans-IO `TransactionManager` ([`TxnState`], one checked transition
 //!   function, partitions added to the transaction, producer id/epoch, unresolved EndTxn).
 //! - `txn/mod.rs`: its driver and the transactional API on [`Producer`] (`init_transactions`,
@@ -44,11 +56,13 @@
 //!
 //! # Not yet
 //!
-//! Interceptors and per-record callbacks
-//! (await or poll the [`DeliveryFuture`] instead), and `partitioner.availability.timeout.ms`
+//! `partitioner.availability.timeout.ms`
 //! (accepted; the adaptive sticky partitioner only skips partitions without a leader).
 //! Record errors (KIP-467) inside a transaction fail the whole batch (the transaction must
 //! abort anyway); outside one only the rejected records fail.
+//! `interceptor.classes` (interceptors are added as values with
+//! [`ProducerConfigBuilder::interceptor`]); `metrics.sample.window.ms` / `metrics.num.samples`
+//! (fixed at Java's defaults) and metric reporters.
 //!
 //! With idempotence, a partition has up to `max.in.flight.requests.per.connection` batches
 //! in flight once one of its batches succeeded (one while it probes: at the start, and after
@@ -56,8 +70,11 @@
 //! one at a time, in sequence order.
 
 mod accumulator;
+mod callback;
 pub mod config;
 mod error;
+mod interceptor;
+mod metrics;
 pub mod partitioner;
 mod producer;
 mod record;
@@ -66,9 +83,11 @@ mod txn;
 
 pub use config::{Acks, ProducerConfig, ProducerConfigBuilder};
 pub use error::{Error, Result};
+pub use interceptor::{InterceptorError, ProducerInterceptor};
 pub use kafka_client::ConsumerGroupMetadata;
+pub use metrics::ProducerMetrics;
 pub use partitioner::{Partitioner, PartitionerContext};
-pub use producer::{DeliveryFuture, Producer, ProducerMetrics};
+pub use producer::{DeliveryFuture, Producer};
 pub use record::{
     BytesSerializer, IntSerializer, ProducerRecord, RecordMetadata, Serializer, StringSerializer,
 };

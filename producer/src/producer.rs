@@ -13,8 +13,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::accumulator::{AccumulatorConfig, AppendError, Appended, ProducerBatch, RecordAccumulator};
+use crate::callback::{Callback, PendingHook};
 use crate::config::ProducerConfig;
 use crate::error::{Error, Result};
+use crate::metrics::{Metrics, ProducerMetrics, Totals};
 use crate::partitioner::{FastRng, Partitioner, PartitionerContext, StickyPartitioner, partition_for_key};
 use crate::record::{ProducerRecord, RecordMetadata};
 
@@ -25,6 +27,12 @@ struct Waiting {
     slot: Arc<WaitSlot>,
     deadline: Instant,
     size: usize,
+    /// Its callback / interceptor acknowledgement, if any.
+    hook: Option<PendingHook>,
+    /// When it began to wait.
+    since: Instant,
+    /// It waited for buffer memory (`bufferpool-wait-time`), not only for metadata.
+    for_memory: bool,
 }
 
 #[derive(Default)]
@@ -48,6 +56,10 @@ pub(crate) struct Shared {
     record_errors: AtomicU64,
     batches_sent: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// Windowed statistics and gauges (see `metrics.rs`).
+    pub(crate) metrics: Metrics,
+    /// Set by the first `shutdown` (interceptors close once).
+    shut_down: AtomicBool,
     /// The transaction manager (`transactional.id` set); see `txn/mod.rs` for its locking.
     pub(crate) txn: Option<Mutex<crate::txn::TransactionManager>>,
     /// Mirrors "the transaction state is InTransaction" for `send`'s lock-free check.
@@ -86,10 +98,16 @@ impl Shared {
     fn try_append(
         &self,
         rec: &ProducerRecord,
+        hook: &mut Option<PendingHook>,
     ) -> std::result::Result<Appended, Option<(&'static str, Error)>> {
         let snapshot = self.metadata.snapshot();
         let Some(topic) = snapshot.topic(&rec.topic).filter(|t| t.error.is_ok() && !t.partitions.is_empty())
         else {
+            // Java's AuthenticationException: a refresh that failed to authenticate fails the
+            // record now instead of after max.block.ms
+            if let Some(e) = self.metadata.authentication_failure() {
+                return Err(Some(("fatal", Error::Client(e))));
+            }
             // new topic: added; known but not ready (being auto-created, no leader yet): ask
             // again (the refresher rate-limits with retry.backoff.ms)
             self.metadata.add_topics([rec.topic.as_str()]);
@@ -136,7 +154,7 @@ impl Shared {
             }
         };
         let timestamp = rec.timestamp.unwrap_or_else(now_ms);
-        match self.acc.append(rec, partition, timestamp) {
+        match self.acc.append_hooked(rec, partition, timestamp, hook) {
             Ok(a) => Ok(a),
             Err(AppendError::NoMemory) => Err(Some((
                 "buffer memory",
@@ -148,9 +166,11 @@ impl Shared {
 
     /// Appends waiting records in order until one still cannot go; fails expired ones.
     pub(crate) fn append_waiting(&self) {
+        // hooks of failed records run after the lock is released (a callback may send)
+        let mut failed = Vec::new();
         let mut w = lock(&self.waiting);
-        while let Some(front) = w.front() {
-            let outcome = match self.try_append(&front.record) {
+        while let Some(front) = w.front_mut() {
+            let outcome = match self.try_append(&front.record, &mut front.hook) {
                 Ok(a) => Ok(a),
                 Err(Some(("fatal", e))) | Err(Some((_, e))) if self.closed.load(Ordering::Acquire) => Err(e),
                 Err(Some(("fatal", e))) => Err(e),
@@ -159,26 +179,50 @@ impl Shared {
                     what,
                     timeout: self.cfg.max_block,
                 }),
-                Err(_) => break,
+                Err(Some((what, _))) => {
+                    front.for_memory |= what == "buffer memory";
+                    break;
+                }
+                Err(None) => break,
             };
-            let front = w.pop_front().expect("front exists");
+            let mut front = w.pop_front().expect("front exists");
             self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
-            if outcome.is_err() {
+            if front.for_memory {
+                let waited = u64::try_from(front.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.metrics.pool_wait_ns.fetch_add(waited, Ordering::Relaxed);
+            }
+            if let Err(e) = &outcome {
                 self.record_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(h) = front.hook.take() {
+                    failed.push((h, front.record.topic.clone(), front.record.partition, e.clone()));
+                }
             }
             let _ = front.slot.appended.set(outcome);
             front.slot.notify.notify_waiters();
+        }
+        drop(w);
+        for (h, topic, partition, e) in failed {
+            h.fail(&self.cfg.interceptors, &topic, partition.unwrap_or(-1), &e);
         }
     }
 
     /// Fails every record still waiting to be appended (an aborted transaction).
     pub(crate) fn fail_waiting(&self, err: impl Fn(String) -> Error) {
+        let mut failed = Vec::new();
         let mut w = lock(&self.waiting);
-        while let Some(front) = w.pop_front() {
+        while let Some(mut front) = w.pop_front() {
             self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
             self.record_errors.fetch_add(1, Ordering::Relaxed);
-            let _ = front.slot.appended.set(Err(err(front.record.topic.clone())));
+            let e = err(front.record.topic.clone());
+            if let Some(h) = front.hook.take() {
+                failed.push((h, front.record.topic.clone(), front.record.partition, e.clone()));
+            }
+            let _ = front.slot.appended.set(Err(e));
             front.slot.notify.notify_waiters();
+        }
+        drop(w);
+        for (h, topic, partition, e) in failed {
+            h.fail(&self.cfg.interceptors, &topic, partition.unwrap_or(-1), &e);
         }
     }
 
@@ -196,13 +240,40 @@ impl Shared {
         self.record_errors.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts an acknowledged batch (failed batches are counted by `ProducerBatch::finish`,
+    /// which every failure path goes through).
     pub(crate) fn record_outcome(&self, b: &ProducerBatch, ok: bool) {
         if ok {
             self.records_sent.fetch_add(b.records as u64, Ordering::Relaxed);
             self.batches_sent.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.record_errors.fetch_add(b.records as u64, Ordering::Relaxed);
         }
+    }
+
+    /// The totals windowed rates are fed from.
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            sent: self.records_sent.load(Ordering::Relaxed),
+            errors: self.record_errors.load(Ordering::Relaxed) + self.acc.pool.failed_records(),
+            retried: self.metrics.retried_records.load(Ordering::Relaxed),
+            bytes_out: self.metadata.client().metrics().total().bytes_sent,
+        }
+    }
+
+    /// Stops accepting records and makes every batch ready; the sender task exits once
+    /// nothing is left (records in flight keep their retries until delivery.timeout.ms).
+    fn begin_close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.acc.closing.store(true, Ordering::Release);
+        self.acc.wake.notify_one();
+    }
+
+    /// Closes the connections and the interceptors (once; from `close` or the exiting sender).
+    pub(crate) fn shutdown(&self) {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.metadata.client().close();
+        self.cfg.interceptors.close();
     }
 }
 
@@ -212,34 +283,35 @@ fn now_ms() -> i64 {
 
 /// The Kafka producer. `Send + Sync + Clone`; clones share one accumulator, sender and
 /// connections.
+///
+/// Dropping the last clone without [`Producer::close`] closes it in the background: no
+/// new records, everything buffered is sent (each record within `delivery.timeout.ms`), then
+/// the sender task ends, the connections close and the interceptors' `close` runs.
 #[derive(Clone)]
 pub struct Producer {
     pub(crate) shared: Arc<Shared>,
-    sender: Arc<tokio::task::JoinHandle<()>>,
+    handle: Arc<Handle>,
+}
+
+/// Shared by the clones of one producer; its drop (the last clone's) begins the close.
+struct Handle {
+    shared: Arc<Shared>,
+    sender: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if !self.shared.closed.load(Ordering::Acquire) {
+            tracing::debug!("last producer handle dropped; closing in the background");
+        }
+        self.shared.begin_close();
+    }
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer").field("client_id", &self.shared.cfg.client.client_id).finish()
     }
-}
-
-/// Counters since the producer started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProducerMetrics {
-    /// Records acknowledged (`record-send-total`).
-    pub records_sent: u64,
-    /// Records that failed (`record-error-total`).
-    pub record_errors: u64,
-    /// Batches acknowledged.
-    pub batches_sent: u64,
-    /// Batch retries (`record-retry-total`, per batch).
-    pub retries: u64,
-    /// Bytes of batch memory in use (`buffer-total-bytes` minus `buffer-available-bytes`).
-    pub buffer_used: usize,
-    /// Records waiting for metadata or buffer space.
-    pub records_waiting: usize,
 }
 
 impl Producer {
@@ -263,6 +335,7 @@ impl Producer {
             config.buffer_memory,
         );
         acc.transactional = config.transactional_id.is_some();
+        acc.interceptors = config.interceptors.clone();
         let txn =
             config.transactional_id.clone().map(|id| Mutex::new(crate::txn::TransactionManager::new(id)));
         let coordinators = kafka_client::CoordinatorLookup::new(metadata.client().clone());
@@ -279,6 +352,8 @@ impl Producer {
             record_errors: AtomicU64::new(0),
             batches_sent: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            metrics: Metrics::new(Instant::now()),
+            shut_down: AtomicBool::new(false),
             txn,
             txn_open: AtomicBool::new(false),
             txn_appending: AtomicUsize::new(0),
@@ -286,7 +361,7 @@ impl Producer {
             cfg: config,
         });
         let sender = tokio::spawn(crate::sender::run(shared.clone()));
-        Producer { shared, sender: Arc::new(sender) }
+        Producer { handle: Arc::new(Handle { shared: shared.clone(), sender }), shared }
     }
 
     /// From `(key, value)` configuration pairs with the Java names.
@@ -300,15 +375,67 @@ impl Producer {
     /// whether or not the future is awaited; awaiting it is a synchronous send. Never blocks:
     /// a record whose topic metadata or buffer space is not there yet waits (in send order)
     /// for up to `max.block.ms`; if such waiting records already hold `buffer.memory` bytes,
-    /// the future fails at once with [`Error::BufferExhausted`].
+    /// the future fails at once with [`Error::BufferExhausted`]. A SASL / TLS authentication
+    /// failure fails records waiting for metadata at once, with [`Error::Client`].
     pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
-        let topic = record.topic.clone();
-        let partition_hint = record.partition;
+        self.send_hooked(record, None)
+    }
+
+    /// [`Producer::send`] with a callback (Java's `send(record, callback)`), called exactly
+    /// once with the record's outcome, including failures before the record was queued
+    /// (then on the caller's task, before this returns). Otherwise it runs on the producer's
+    /// sender task when the record's batch completes, so it must be quick and must not block;
+    /// callbacks of records to one partition run in send order. A panic in it is logged.
+    /// No task or channel is created per record.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> DeliveryFuture {
+        self.send_hooked(record, Some(Box::new(callback)))
+    }
+
+    fn send_hooked(&self, mut record: ProducerRecord, callback: Option<Callback>) -> DeliveryFuture {
+        let interceptors = &self.shared.cfg.interceptors;
+        if !interceptors.is_empty() {
+            interceptors.on_send(&mut record);
+        }
         let key_size = record.key.as_ref().map_or(-1, |k| k.len() as i32);
         let value_size = record.value.as_ref().map_or(-1, |v| v.len() as i32);
-        let meta = |partition| Meta { topic: topic.clone(), partition, key_size, value_size };
+        let mut hook = (callback.is_some() || !interceptors.is_empty()).then(|| PendingHook {
+            callback,
+            key_size,
+            value_size,
+        });
+        let meta = Meta {
+            topic: record.topic.clone(),
+            partition: record.partition.unwrap_or(-1),
+            key_size,
+            value_size,
+        };
+        match self.enqueue(record, &mut hook, &meta) {
+            Ok(state) => {
+                let partition = match &state {
+                    State::Appended(a) => partition_of(a, Some(meta.partition)),
+                    _ => meta.partition,
+                };
+                DeliveryFuture { state, meta: Meta { partition, ..meta } }
+            }
+            Err(e) => {
+                // Java counts refused sends in record-error-rate too (the same "errors" sensor)
+                self.shared.record_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(h) = hook {
+                    h.fail(interceptors, &meta.topic, meta.partition, &e);
+                }
+                DeliveryFuture::failed(e)
+            }
+        }
+    }
+
+    /// Appends `record` or queues it to wait; `hook` moves with it unless this fails.
+    fn enqueue(&self, record: ProducerRecord, hook: &mut Option<PendingHook>, meta: &Meta) -> Result<State> {
         if self.shared.closed.load(Ordering::Acquire) {
-            return DeliveryFuture::failed(Error::Closed);
+            return Err(Error::Closed);
         }
         // held until the record is appended or waiting (see `Shared::txn_appending`)
         let _appending = self.shared.txn.is_some().then(|| AppendGuard::new(&self.shared.txn_appending));
@@ -319,54 +446,48 @@ impl Producer {
                 .with_txn(|t| t.require("send", &[crate::txn::TxnState::InTransaction]).err())
                 .flatten();
             if let Some(e) = err {
-                return DeliveryFuture::failed(e);
+                return Err(e);
             }
         }
         let size = record.estimated_size();
-        if size > self.shared.cfg.max_request_size {
-            return DeliveryFuture::failed(Error::RecordTooLarge {
-                topic,
-                size,
-                limit_key: "max.request.size",
-                limit: self.shared.cfg.max_request_size,
-            });
-        }
-        if size > self.shared.cfg.buffer_memory {
-            return DeliveryFuture::failed(Error::RecordTooLarge {
-                topic,
-                size,
-                limit_key: "buffer.memory",
-                limit: self.shared.cfg.buffer_memory,
-            });
+        for (limit_key, limit) in [
+            ("max.request.size", self.shared.cfg.max_request_size),
+            ("buffer.memory", self.shared.cfg.buffer_memory),
+        ] {
+            if size > limit {
+                return Err(Error::RecordTooLarge { topic: meta.topic.clone(), size, limit_key, limit });
+            }
         }
         // records already waiting go first, to keep send order
+        let mut for_memory = false;
         if self.shared.waiting_is_empty() {
-            match self.shared.try_append(&record) {
-                Ok(a) => {
-                    let partition = partition_of(&a, partition_hint);
-                    return DeliveryFuture { state: State::Appended(a), meta: meta(partition) };
-                }
-                Err(Some(("fatal", e))) => return DeliveryFuture::failed(e),
-                Err(_) => {}
+            match self.shared.try_append(&record, hook) {
+                Ok(a) => return Ok(State::Appended(a)),
+                Err(Some(("fatal", e))) => return Err(e),
+                Err(why) => for_memory = matches!(why, Some(("buffer memory", _))),
             }
         }
         if self.shared.waiting_bytes.fetch_add(size, Ordering::AcqRel) + size > self.shared.cfg.buffer_memory
         {
             self.shared.waiting_bytes.fetch_sub(size, Ordering::AcqRel);
-            return DeliveryFuture::failed(Error::BufferExhausted {
-                topic,
+            return Err(Error::BufferExhausted {
+                topic: meta.topic.clone(),
                 limit: self.shared.cfg.buffer_memory,
             });
         }
         let slot = Arc::new(WaitSlot::default());
+        let now = Instant::now();
         lock(&self.shared.waiting).push_back(Waiting {
             record,
             slot: slot.clone(),
-            deadline: Instant::now() + self.shared.cfg.max_block,
+            deadline: now + self.shared.cfg.max_block,
             size,
+            hook: hook.take(),
+            since: now,
+            for_memory,
         });
         self.shared.acc.wake.notify_one();
-        DeliveryFuture { state: State::Waiting(slot), meta: meta(partition_hint.unwrap_or(-1)) }
+        Ok(State::Waiting(slot))
     }
 
     /// Sends every record; the futures come back in the same order.
@@ -397,18 +518,17 @@ impl Producer {
 
     /// Stops accepting records, sends what is buffered, and waits up to `timeout`; records
     /// still unsent then fail with [`Error::Closed`].
+    /// Interceptors' `close` runs before this returns.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.acc.closing.store(true, Ordering::Release);
-        self.shared.acc.wake.notify_one();
+        self.shared.begin_close();
         let done = tokio::time::timeout(timeout, self.flush()).await;
         if done.is_err() {
             self.shared.acc.abort_all(&Error::Closed);
-            self.sender.abort();
-            self.shared.metadata.client().close();
+            self.handle.sender.abort();
+            self.shared.shutdown();
             return Err(Error::Timeout("close", timeout));
         }
-        self.shared.metadata.client().close();
+        self.shared.shutdown();
         Ok(())
     }
 
@@ -421,17 +541,25 @@ impl Producer {
         Ok(t.partitions.into_values().collect())
     }
 
-    /// Producer counters.
+    /// The producer's metrics (Java's `KafkaProducer.metrics()`, typed; see
+    /// [`ProducerMetrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
         let s = &self.shared;
-        ProducerMetrics {
-            records_sent: s.records_sent.load(Ordering::Relaxed),
-            record_errors: s.record_errors.load(Ordering::Relaxed),
+        let totals = s.totals();
+        let used = s.acc.pool.used();
+        let mut m = ProducerMetrics {
+            records_sent: totals.sent,
+            record_errors: totals.errors,
             batches_sent: s.batches_sent.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
-            buffer_used: s.acc.pool.used(),
+            buffer_used: used,
             records_waiting: lock(&s.waiting).len(),
-        }
+            buffer_available_bytes: s.acc.pool.limit().saturating_sub(used),
+            buffer_total_bytes: s.acc.pool.limit(),
+            ..ProducerMetrics::default()
+        };
+        s.metrics.fill(Instant::now(), totals, &mut m);
+        m
     }
 
     /// Per-broker network counters.

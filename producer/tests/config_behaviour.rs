@@ -194,6 +194,57 @@ async fn the_brokers_message_too_large_splits_a_batch_of_small_records() {
 }
 
 #[tokio::test]
+async fn callbacks_follow_their_records_through_a_split_and_record_errors() {
+    // a split (MESSAGE_TOO_LARGE) and a partial resend (KIP-467) replace the batch a record
+    // was appended to: its callback must run once, with its final offset or its own error
+    let c = TestCluster::builder().topic("cb-split", 1, 1).topic("cb-467", 1, 1).start().await.unwrap();
+    set_topic_config(&c, "cb-split", "max.message.bytes", "2000").await;
+    set_topic_config(&c, "cb-467", "cleanup.policy", "compact").await;
+    let p = producer(&c, &[("linger.ms", "100")]);
+    p.partitions_for("cb-split").await.unwrap();
+    p.partitions_for("cb-467").await.unwrap();
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, usize, Result<i64, String>)>>>;
+    let seen: Seen = Default::default();
+    let mut futs = Vec::new();
+    for i in 0..40 {
+        let s = seen.clone();
+        let r = ProducerRecord::new("cb-split").value(format!("{i:0>100}"));
+        futs.push(p.send_with_callback(r, move |r| {
+            s.lock().unwrap().push(("cb-split".into(), i, r.map(|m| m.offset).map_err(|e| e.to_string())))
+        }));
+    }
+    for i in 0..10 {
+        let s = seen.clone();
+        let r = ProducerRecord::new("cb-467").value(format!("v{i}"));
+        let r = if i == 3 { r } else { r.key(format!("k{i}")) };
+        futs.push(p.send_with_callback(r, move |r| {
+            s.lock().unwrap().push(("cb-467".into(), i, r.map(|m| m.offset).map_err(|e| e.to_string())))
+        }));
+    }
+    for f in futs {
+        let _ = f.await;
+    }
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let split: Vec<_> = seen.iter().filter(|s| s.0 == "cb-split").map(|s| (s.1, s.2.clone())).collect();
+    assert_eq!(
+        split,
+        (0..40).map(|i| (i, Ok(i as i64))).collect::<Vec<_>>(),
+        "each split record's callback once"
+    );
+    let kip: Vec<_> = seen.iter().filter(|s| s.0 == "cb-467").collect();
+    assert_eq!(kip.len(), 10, "{kip:?}");
+    for (_, i, r) in kip {
+        match (*i, r) {
+            (3, Err(e)) => assert!(e.contains("record 3 of its batch"), "{e}"),
+            (i, Ok(o)) if i < 3 => assert_eq!(*o, i as i64),
+            (i, Ok(o)) => assert_eq!(*o, i as i64 - 1),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn record_errors_fail_only_the_rejected_records_and_the_others_are_written_in_order() {
     // a compacted topic rejects records without a key: Kafka answers INVALID_RECORD with one
     // record error (batch index + message) per such record (KIP-467)

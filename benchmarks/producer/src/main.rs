@@ -23,8 +23,10 @@
 //!
 //! Latency is Java's: from `send` to the record's acknowledgement; for kafka-producer the
 //! delivery futures are awaited in send order on a second task (an application's callbacks),
-//! for librdkafka its delivery report carries the send time. Like the Java tool, the payload
-//! is one random A–Z buffer reused for every record.
+//! for librdkafka its delivery report carries the send time. `--client ours-callback` uses
+//! `send_with_callback` instead (the latency is taken in the callback, on the producer's
+//! sender task, like librdkafka's delivery report). Like the Java tool, the payload is one
+//! random A–Z buffer reused for every record.
 #![allow(clippy::print_stdout)]
 
 use std::io::BufRead;
@@ -251,6 +253,58 @@ async fn run_ours(a: &RunArgs) -> Stats {
     Stats::new(n, a.record_size, secs, cpu, lat)
 }
 
+/// kafka-producer with `send_with_callback`: each callback records its latency (one mutex per
+/// record, as the librdkafka delivery report below).
+async fn run_ours_callbacks(a: &RunArgs) -> Stats {
+    struct Outcomes {
+        lat: Mutex<Vec<u32>>,
+        failed: AtomicUsize,
+    }
+    let p = Producer::from_pairs(a.props.clone()).unwrap_or_else(|e| panic!("producer config: {e}"));
+    p.send(ProducerRecord::new(a.topic.clone()).value("warm-up")).await.unwrap();
+    let value = Bytes::from(payload(a.record_size));
+    let n = a.num_records;
+    let out = std::sync::Arc::new(Outcomes {
+        lat: Mutex::new(Vec::with_capacity(n as usize)),
+        failed: AtomicUsize::new(0),
+    });
+    let (c0, start) = (cpu_seconds(), Instant::now());
+    let throttle = Throttle { per_sec: a.throughput, start };
+    for i in 0..n {
+        if let Some(d) = throttle.ahead(i) {
+            tokio::time::sleep(d).await;
+        }
+        let (sent, out) = (Instant::now(), out.clone());
+        let _ =
+            p.send_with_callback(
+                ProducerRecord::new(a.topic.clone()).value(value.clone()),
+                move |r| match r {
+                    Ok(_) => {
+                        let us = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        out.lat.lock().unwrap().push(us);
+                    }
+                    Err(e) => {
+                        if out.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("send failed: {e}");
+                        }
+                    }
+                },
+            );
+        if i % 1024 == 0 {
+            while p.metrics().records_waiting > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    p.flush().await;
+    let (secs, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - c0);
+    assert_eq!(out.failed.load(Ordering::Relaxed), 0, "every record acknowledged");
+    p.close(Duration::from_secs(10)).await.unwrap();
+    let lat = std::mem::take(&mut *out.lat.lock().unwrap());
+    assert_eq!(lat.len() as u64, n, "one callback per record");
+    Stats::new(n, a.record_size, secs, cpu, lat)
+}
+
 /// librdkafka's delivery reports: counts and latencies (the opaque is the send time, ns since
 /// `base`).
 struct Reports {
@@ -370,7 +424,7 @@ fn serve_broker(topic: &str, partitions: i32) {
 fn usage() -> ! {
     eprintln!(
         "usage: producer-perf --topic T --num-records N --record-size S --throughput T \
-         --producer-props k=v ... [--client ours|rdkafka] [--partitions P] [--result]\n       \
+         --producer-props k=v ... [--client ours|ours-callback|rdkafka] [--partitions P] [--result]\n       \
          producer-perf --compare [--rounds R] [--sizes 100,1024] [--acks 1,all] \
          [--compression none,lz4,zstd] [--partitions 1,16] [--records-100 N] [--records-1024 N]"
     );
@@ -437,6 +491,10 @@ fn run_one(mut a: RunArgs) {
         "ours" | "kafka-producer" => {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(run_ours(&a))
+        }
+        "ours-callback" => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(run_ours_callbacks(&a))
         }
         "rdkafka" | "librdkafka" => run_rdkafka(&a),
         _ => usage(),

@@ -173,8 +173,15 @@ impl Metadata {
             .send_if_modified(|snap| Arc::make_mut(snap).update_leader(topic, partition, leader, epoch))
     }
 
-    /// The last refresh's error if it was a TLS / SASL authentication failure.
-    fn authentication_failure(&self) -> Option<Error> {
+    /// Resolves at the next failed refresh (for tasks that must react to an authentication
+    /// failure without polling; check [`Metadata::authentication_failure`] after it).
+    pub async fn failed(&self) {
+        self.inner.failed.notified().await;
+    }
+
+    /// The last refresh's error if it was a TLS / SASL authentication failure (Java's
+    /// `AuthenticationException`: every wait for metadata ends with it).
+    pub fn authentication_failure(&self) -> Option<Error> {
         self.last_error().filter(Error::is_authentication_failure)
     }
 

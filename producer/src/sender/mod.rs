@@ -24,6 +24,7 @@ use kafka_protocol::generated::{
 };
 use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::accumulator::ProducerBatch;
 use crate::config::Acks;
@@ -116,6 +117,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "InitProducerId failed; retrying");
+                        // records still expire at delivery.timeout.ms (and a closing producer
+                        // whose brokers are gone can end)
+                        for e in shared.acc.expire(Instant::now()) {
+                            idem.abandoned(&e.topic, e.partition, e.producer, e.maybe_written);
+                        }
                         tokio::time::sleep(backoff.backoff(0)).await;
                         continue;
                     }
@@ -162,6 +168,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             && !shared.acc.has_queued()
             && shared.waiting_is_empty()
         {
+            // closed (or the last handle dropped): nothing left, so the task ends
+            shared.shutdown();
             return;
         }
         let next = match (next, add_retry_at) {
@@ -183,6 +191,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             _ = shared.acc.wake.notified() => {}
             _ = shared.acc.pool.freed.notified(), if !shared.waiting_is_empty() => {}
             _ = meta_rx.changed() => {}
+            // an authentication failure fails the waiting records at once
+            _ = shared.metadata.failed(), if !shared.waiting_is_empty() => {}
             _ = tokio::time::sleep_until(sleep_until) => {}
         }
     }
@@ -226,6 +236,7 @@ fn send(
 ) -> Option<InFlight> {
     let mut topics: Vec<TopicProduceData> = Vec::new();
     let mut kept = Vec::with_capacity(batches.len());
+    let mut sizes = Vec::with_capacity(batches.len());
     for mut b in batches {
         b.attempts += 1;
         let records = match b.wire() {
@@ -239,6 +250,7 @@ fn send(
             }
         };
         idem.sent(&b);
+        sizes.push(records.len());
         let data = PartitionProduceData { index: b.partition, records: Some(records), ..Default::default() };
         match topics.iter_mut().find(|t| *t.name == *b.topic) {
             Some(t) => t.partition_data.push(data),
@@ -259,28 +271,54 @@ fn send(
         Some(t) => (Some(t.transactional_id.clone()), (!t.is_v2()).then_some(crate::txn::PRODUCE_V1_MAX)),
         None => (None, None),
     };
-    Some(Box::pin(async move {
-        let req = ProduceRequest {
-            transactional_id,
-            acks: shared.cfg.acks.wire(),
-            timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
-            topic_data: topics,
-            ..Default::default()
-        };
-        let pool = shared.metadata.client();
-        let result = async {
-            let conn = pool.connection(node, Purpose::Produce).await?;
-            if shared.cfg.acks == Acks::None {
-                conn.send_oneway(&req, None)?;
-                return Ok(None);
+    let started = Instant::now();
+    shared.metrics.request_sent(started, &batches, &sizes);
+    let span = tracing::debug_span!(
+        "produce",
+        node,
+        topics = topics.len(),
+        partitions = batches.len(),
+        records = batches.iter().map(|b| b.records as i64).sum::<i64>(),
+        bytes = sizes.iter().sum::<usize>(),
+    );
+    let gauge = crate::metrics::InFlightGuard::new(shared.clone());
+    Some(Box::pin(
+        async move {
+            let _gauge = gauge;
+            let req = ProduceRequest {
+                transactional_id,
+                acks: shared.cfg.acks.wire(),
+                timeout_ms: shared.cfg.client.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+                topic_data: topics,
+                ..Default::default()
+            };
+            let pool = shared.metadata.client();
+            let result = async {
+                let conn = pool.connection(node, Purpose::Produce).await?;
+                if shared.cfg.acks == Acks::None {
+                    conn.send_oneway(&req, None)?;
+                    return Ok(None);
+                }
+                let version = cap.and_then(|cap| conn.version(ApiKey::Produce).map(|v| v.min(cap)));
+                let opts = RequestOptions { version, timeout: Some(shared.cfg.client.request_timeout) };
+                conn.send_with(&req, opts).await.map(Some)
             }
-            let version = cap.and_then(|cap| conn.version(ApiKey::Produce).map(|v| v.min(cap)));
-            let opts = RequestOptions { version, timeout: Some(shared.cfg.client.request_timeout) };
-            conn.send_with(&req, opts).await.map(Some)
+            .await;
+            let now = Instant::now();
+            let throttle = result.as_ref().ok().and_then(|r| r.as_ref()).map(|r| r.throttle_time_ms);
+            if let Err(e) = &result {
+                tracing::debug!(error = %e, "produce request failed");
+            }
+            shared.metrics.request_done(
+                now,
+                now.saturating_duration_since(started),
+                throttle,
+                shared.totals(),
+            );
+            (node, batches, result)
         }
-        .await;
-        (node, batches, result)
-    }))
+        .instrument(span),
+    ))
 }
 
 /// After a new producer id or epoch: every queued batch that has a sequence (a retry, a split

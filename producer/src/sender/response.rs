@@ -179,6 +179,8 @@ fn split(shared: &Shared, idem: &mut Idempotence, b: ProducerBatch, p: &Partitio
                 targets.extend((0..piece.records).map(|i| Target::Moved(piece.completion.clone(), i)));
             }
             shared.retries.fetch_add(1, Ordering::Relaxed);
+            let (mut b, mut pieces) = (b, pieces);
+            b.move_hooks(&mut pieces, &targets);
             shared.acc.replace(&b.topic, b.partition, pieces);
             b.redirect(&shared.acc.pool, targets);
         }
@@ -229,14 +231,20 @@ fn record_errors(
     idem.errored(&b);
     idem.abandoned(&b.topic, b.partition, b.producer, false);
     shared.record_errors(bad.len() as u64);
+    let mut b = b;
     match kept {
         Some((nb, kept)) => {
             for (new, old) in kept.into_iter().enumerate() {
                 targets[old as usize] = Target::Moved(nb.completion.clone(), new as i32);
             }
-            shared.acc.replace(&b.topic, b.partition, vec![nb]);
+            let mut pieces = vec![nb];
+            b.move_hooks(&mut pieces, &targets);
+            shared.acc.replace(&b.topic, b.partition, pieces);
         }
-        None => shared.acc.done(&b.topic, b.partition),
+        None => {
+            b.move_hooks(&mut [], &targets);
+            shared.acc.done(&b.topic, b.partition);
+        }
     }
     b.redirect(&shared.acc.pool, targets);
 }
@@ -256,6 +264,7 @@ pub(super) fn retry_or_fail(
         b.retry_at = Some(Instant::now() + backoff);
         b.last_error = Some(err.to_string());
         shared.retries.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.retried_records.fetch_add(b.records.max(0) as u64, Ordering::Relaxed);
         shared.acc.reenqueue(b);
         return;
     }
