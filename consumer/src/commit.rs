@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::group::coordinator::GroupContext;
 use crate::interceptor::Interceptors;
 use crate::membership::commit_rejected;
-use crate::metrics::Windowed;
 use crate::record::TopicPartition;
+use kafka_client::Windowed;
 
 /// An offset to commit and the leader epoch of the last record consumed before it (KIP-320;
 /// -1 when unknown).

@@ -139,7 +139,7 @@ impl Consumer {
             committer: None,
             commit_stats: Arc::new(std::sync::Mutex::new(CommitStats {
                 total: 0,
-                latency: crate::metrics::Windowed::new(Instant::now()),
+                latency: kafka_client::Windowed::new(Instant::now()),
             })),
             interceptors: Interceptors::default(),
             scratch: Vec::new(),

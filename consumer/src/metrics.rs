@@ -9,12 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kafka_client::Windowed;
 use tokio::time::Instant;
 
 use crate::record::TopicPartition;
-
-/// Length of one sample of a windowed statistic.
-const SAMPLE: Duration = Duration::from_secs(30);
 
 /// A snapshot of the consumer's metrics (Java names in each field's docs).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,87 +62,6 @@ pub struct ConsumerMetrics {
     /// `incoming-byte-total`, latency …), by node id; bootstrap connections have negative ids.
     /// Shows which brokers served the fetches (KIP-392: the preferred read replica).
     pub nodes: BTreeMap<i32, kafka_client::BrokerMetrics>,
-}
-
-/// Count, sum and max over a sliding window of two samples.
-#[derive(Debug, Clone)]
-pub(crate) struct Windowed {
-    samples: [Sample; 2],
-    /// Index of the current sample.
-    current: usize,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    start: Instant,
-    count: u64,
-    sum: f64,
-    max: f64,
-}
-
-impl Sample {
-    fn new(start: Instant) -> Sample {
-        Sample { start, count: 0, sum: 0.0, max: f64::NEG_INFINITY }
-    }
-}
-
-impl Windowed {
-    pub(crate) fn new(now: Instant) -> Windowed {
-        Windowed { samples: [Sample::new(now), Sample::new(now)], current: 0 }
-    }
-
-    /// Starts new samples as time passes (an idle stretch clears both).
-    fn roll(&mut self, now: Instant) {
-        let cur = self.samples[self.current];
-        if now.saturating_duration_since(cur.start) < SAMPLE {
-            return;
-        }
-        let next = 1 - self.current;
-        if now.saturating_duration_since(cur.start) >= 2 * SAMPLE {
-            self.samples[self.current] = Sample::new(now.checked_sub(SAMPLE).unwrap_or(now));
-        }
-        self.samples[next] = Sample::new(now);
-        self.current = next;
-    }
-
-    pub(crate) fn record(&mut self, now: Instant, value: f64) {
-        self.roll(now);
-        let s = &mut self.samples[self.current];
-        s.count += 1;
-        s.sum += value;
-        s.max = s.max.max(value);
-    }
-
-    fn live(&self, now: Instant) -> impl Iterator<Item = &Sample> {
-        self.samples.iter().filter(move |s| now.saturating_duration_since(s.start) < 2 * SAMPLE)
-    }
-
-    /// Events per second over the window (Java's `Rate` of a count).
-    pub(crate) fn count_rate(&self, now: Instant) -> f64 {
-        self.rate(now, |s| s.count as f64)
-    }
-
-    /// Sum of values per second over the window.
-    pub(crate) fn sum_rate(&self, now: Instant) -> f64 {
-        self.rate(now, |s| s.sum)
-    }
-
-    fn rate(&self, now: Instant, f: impl Fn(&Sample) -> f64) -> f64 {
-        let total: f64 = self.live(now).map(&f).sum();
-        let oldest = self.live(now).map(|s| s.start).min().unwrap_or(now);
-        // like Java, never divide by less than one sample's length (no bursts of huge rates)
-        let elapsed = now.saturating_duration_since(oldest).max(SAMPLE).as_secs_f64();
-        total / elapsed
-    }
-
-    pub(crate) fn avg(&self, now: Instant) -> Option<f64> {
-        let (n, sum) = self.live(now).fold((0, 0.0), |(n, s), x| (n + x.count, s + x.sum));
-        (n > 0).then(|| sum / n as f64)
-    }
-
-    pub(crate) fn max(&self, now: Instant) -> Option<f64> {
-        self.live(now).filter(|s| s.count > 0).map(|s| s.max).reduce(f64::max)
-    }
 }
 
 /// The consumer's live metrics, owned by the consumer (its methods take `&mut self`, so no lock).
@@ -260,32 +177,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windowed_rates_averages_and_maxima_follow_time() {
-        let t0 = Instant::now();
-        let mut w = Windowed::new(t0);
-        assert_eq!(w.avg(t0), None);
-        assert_eq!(w.max(t0), None);
-        w.record(t0, 1.0);
-        w.record(t0 + Duration::from_secs(10), 3.0);
-        assert_eq!(w.avg(t0 + Duration::from_secs(10)), Some(2.0));
-        assert_eq!(w.max(t0 + Duration::from_secs(10)), Some(3.0));
-        // two events within the first sample: divided by one sample's length
-        assert!((w.count_rate(t0 + Duration::from_secs(10)) - 2.0 / 30.0).abs() < 1e-9);
-        // a later sample keeps the earlier one in the window
-        w.record(t0 + Duration::from_secs(40), 5.0);
-        let now = t0 + Duration::from_secs(45);
-        assert_eq!(w.max(now), Some(5.0));
-        assert_eq!(w.avg(now), Some(3.0));
-        assert!((w.sum_rate(now) - 9.0 / 45.0).abs() < 1e-9);
-        // after two idle windows everything has aged out
-        let later = t0 + Duration::from_secs(200);
-        assert_eq!(w.avg(later), None);
-        w.record(later, 7.0);
-        assert_eq!(w.max(later), Some(7.0));
-        assert_eq!(w.avg(later), Some(7.0));
-    }
 
     #[test]
     fn rebalance_latency_counts_from_the_first_join_attempt() {
