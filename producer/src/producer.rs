@@ -518,8 +518,28 @@ impl Producer {
 
     /// Stops accepting records, sends what is buffered, and waits up to `timeout`; records
     /// still unsent then fail with [`Error::Closed`].
-    /// Interceptors' `close` runs before this returns.
+    /// Interceptors' `close` runs before this returns. A transactional producer closed with a
+    /// transaction open (or abortable) aborts it first, within `timeout`, as Java's does, so
+    /// read_committed consumers are not held at its first offset until
+    /// `transaction.timeout.ms`.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let open = self
+            .shared
+            .with_txn(|t| {
+                matches!(
+                    t.state(),
+                    crate::txn::TxnState::InTransaction | crate::txn::TxnState::AbortableError
+                )
+            })
+            .unwrap_or(false);
+        if open {
+            tracing::info!("aborting the incomplete transaction on close");
+            if let Err(e) = self.abort_transaction(timeout).await {
+                tracing::warn!(error = %e, "aborting the transaction on close failed; the coordinator will abort it at transaction.timeout.ms");
+            }
+        }
+        let timeout = deadline.saturating_duration_since(Instant::now());
         self.shared.begin_close();
         let done = tokio::time::timeout(timeout, self.flush()).await;
         if done.is_err() {

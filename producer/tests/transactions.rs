@@ -420,3 +420,18 @@ async fn an_exhausted_epoch_continues_under_a_new_producer_id() {
     let new_id_batches = c.batches("t", 0).into_iter().filter(|b| !b.control && b.producer_id == pid).count();
     assert!(new_id_batches >= 2, "the later transactions wrote under the new id");
 }
+
+versions!(closing_with_an_open_transaction_aborts_it);
+async fn closing_with_an_open_transaction_aborts_it(tv: i16) {
+    let c = cluster(tv, 1, "t").await;
+    let p = producer(&c, "tx-close", &[]);
+    p.init_transactions(T).await.unwrap();
+    p.begin_transaction().unwrap();
+    send_n(&p, "t", 0, 5).await;
+    assert_eq!(c.transaction_state("tx-close").map(|s| format!("{s:?}")).as_deref(), Some("Ongoing"));
+    p.close(T).await.unwrap();
+    // aborted at once (Java's close does the same), not left to transaction.timeout.ms
+    assert_eq!(c.transaction_state("tx-close").map(|s| format!("{s:?}")).as_deref(), Some("CompleteAbort"));
+    assert_eq!(markers(&c, "t", 0), 1, "the abort marker is written");
+    assert!(c.open_transactions("t", 0).is_empty());
+}
