@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use integration_tests::{eventually, target, unique_topic};
 use kafka_admin::*;
 use kafka_client::conn::RequestOptions;
-use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, NetworkClient, Purpose};
+use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
 use kafka_protocol::generated::{
     AddPartitionsToTxnRequest, InitProducerIdRequest, ProduceRequest,
     add_partitions_to_txn_request::AddPartitionsToTxnTopic,
@@ -20,6 +20,8 @@ use kafka_protocol::{ApiKey, ErrorCode};
 async fn open_transaction(bootstrap: &str, txn_id: &str, tp: &TopicPartition, leader: i32) -> (i64, i16) {
     let cfg = ClientConfig::builder().bootstrap_servers(bootstrap.split(',')).build().unwrap();
     let pool = NetworkClient::new(cfg);
+    // the pool must know every broker: the partition leader need not be the coordinator
+    Metadata::new(pool.clone(), false).refresh(std::time::Duration::from_secs(30)).await.unwrap();
     let lookup = CoordinatorLookup::new(pool.clone());
     let init = InitProducerIdRequest {
         transactional_id: Some(txn_id.to_owned()),

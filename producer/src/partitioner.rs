@@ -41,43 +41,45 @@ pub fn partition_for_key(key: &[u8], partition_count: i32) -> i32 {
 /// The built-in sticky partitioner's per-topic state: the current partition and the bytes
 /// sent to it since it was chosen. After `batch.size` bytes it switches (KIP-794), so records
 /// without keys fill whole batches and spread evenly over time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StickyPartitioner {
     topics: Mutex<HashMap<String, (i32, usize)>>,
+    /// `batch.size`: bytes after which it switches.
+    batch_size: usize,
+    /// `partitioner.adaptive.partitioning.enable`: pick only partitions with a leader.
+    adaptive: bool,
 }
 
 impl StickyPartitioner {
-    /// The partition for the next unkeyed record of `size` bytes. `rng` picks a new partition
-    /// among the available ones (all when none is, or when `adaptive` is off).
+    pub(crate) fn new(batch_size: usize, adaptive: bool) -> Self {
+        StickyPartitioner { topics: Mutex::default(), batch_size, adaptive }
+    }
+
+    /// The partition for the next unkeyed record of `size` bytes. When it must switch, `rng`
+    /// picks a new partition among `available()` (the partitions with a leader; all of
+    /// `partition_count` when none has, or when adaptive partitioning is off). `available` is
+    /// only called on a switch (once per batch.size bytes), never per record.
     pub(crate) fn next(
         &self,
         topic: &str,
         size: usize,
-        batch_size: usize,
-        ctx: PartitionerContext<'_>,
-        adaptive: bool,
+        partition_count: i32,
+        available: impl FnOnce() -> Vec<i32>,
         rng: impl FnOnce(usize) -> usize,
     ) -> i32 {
         let mut topics = self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let choose = |rng: &mut dyn FnMut(usize) -> usize| -> i32 {
-            if adaptive && !ctx.available.is_empty() {
-                ctx.available[rng(ctx.available.len())]
-            } else {
-                rng(ctx.partition_count.max(1) as usize) as i32
-            }
-        };
-        let mut rng = Some(rng);
-        let mut pick = || {
-            let f = rng.take().expect("one pick per record");
-            let mut once = Some(f);
-            choose(&mut move |n| (once.take().expect("called once"))(n))
-        };
         let entry = match topics.get_mut(topic) {
             Some(e) => e,
             None => topics.entry(topic.to_owned()).or_insert((-1, 0)),
         };
-        if entry.0 < 0 || entry.0 >= ctx.partition_count || entry.1 >= batch_size {
-            *entry = (pick(), 0);
+        if entry.0 < 0 || entry.0 >= partition_count || entry.1 >= self.batch_size {
+            let available = if self.adaptive { available() } else { Vec::new() };
+            let pick = if available.is_empty() {
+                rng(partition_count.max(1) as usize) as i32
+            } else {
+                available[rng(available.len())]
+            };
+            *entry = (pick, 0);
         }
         entry.1 += size;
         entry.0
@@ -143,16 +145,20 @@ mod tests {
 
     #[test]
     fn sticky_switches_after_batch_size_bytes() {
-        let s = StickyPartitioner::default();
-        let all = [0, 1, 2, 3];
-        let ctx = PartitionerContext { partition_count: 4, available: &all };
+        let s = StickyPartitioner::new(100, true);
         let mut next_pick = 0;
         let mut seq = Vec::new();
         for _ in 0..10 {
-            seq.push(s.next("t", 40, 100, ctx, true, |n| {
-                next_pick = (next_pick + 1) % n;
-                next_pick
-            }));
+            seq.push(s.next(
+                "t",
+                40,
+                4,
+                || vec![0, 1, 2, 3],
+                |n| {
+                    next_pick = (next_pick + 1) % n;
+                    next_pick
+                },
+            ));
         }
         // 40-byte records, 100-byte batches: 3 records per partition before switching
         assert_eq!(seq, [1, 1, 1, 2, 2, 2, 3, 3, 3, 0]);
@@ -160,13 +166,11 @@ mod tests {
 
     #[test]
     fn adaptive_sticky_skips_partitions_without_a_leader() {
-        let s = StickyPartitioner::default();
-        let available = [2];
-        let ctx = PartitionerContext { partition_count: 4, available: &available };
+        let s = StickyPartitioner::new(100, true);
         for _ in 0..20 {
-            assert_eq!(s.next("t", 1000, 100, ctx, true, |n| n - 1), 2);
+            assert_eq!(s.next("t", 1000, 4, || vec![2], |n| n - 1), 2);
         }
-        let off = StickyPartitioner::default();
-        assert_eq!(off.next("t", 1, 100, ctx, false, |_| 3), 3, "adaptive off: any partition");
+        let off = StickyPartitioner::new(100, false);
+        assert_eq!(off.next("t", 1, 4, || vec![2], |_| 3), 3, "adaptive off: any partition");
     }
 }

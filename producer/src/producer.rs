@@ -130,10 +130,14 @@ impl Shared {
             }
             Some(p) => p,
             None => {
-                let available: Vec<i32> =
-                    topic.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect();
-                let ctx = PartitionerContext { partition_count: count, available: &available };
+                // the partitions with a leader: built only for a custom partitioner or when
+                // the sticky partitioner switches, not per record
+                let available = || -> Vec<i32> {
+                    topic.partitions.values().filter(|p| p.leader.is_some()).map(|p| p.partition).collect()
+                };
                 let custom = self.partitioner.as_ref().and_then(|p| {
+                    let available = available();
+                    let ctx = PartitionerContext { partition_count: count, available: &available };
                     p.partition(&rec.topic, rec.key.as_deref(), rec.value.as_deref(), ctx)
                         .filter(|p| (0..count).contains(p))
                 });
@@ -142,14 +146,9 @@ impl Shared {
                     (None, Some(k)) if !self.cfg.partitioner_ignore_keys && self.partitioner.is_none() => {
                         partition_for_key(k, count)
                     }
-                    _ => self.sticky.next(
-                        &rec.topic,
-                        rec.estimated_size(),
-                        self.cfg.batch_size,
-                        ctx,
-                        self.cfg.partitioner_adaptive,
-                        |n| self.rng.below(n),
-                    ),
+                    _ => self
+                        .sticky
+                        .next(&rec.topic, rec.estimated_size(), count, available, |n| self.rng.below(n)),
                 }
             }
         };
@@ -344,7 +343,7 @@ impl Producer {
             metadata,
             waiting: Mutex::default(),
             waiting_bytes: AtomicUsize::new(0),
-            sticky: StickyPartitioner::default(),
+            sticky: StickyPartitioner::new(config.batch_size, config.partitioner_adaptive),
             rng: FastRng::new(),
             partitioner,
             closed: AtomicBool::new(false),
@@ -407,35 +406,35 @@ impl Producer {
             key_size,
             value_size,
         });
-        let meta = Meta {
-            topic: record.topic.clone(),
-            partition: record.partition.unwrap_or(-1),
-            key_size,
-            value_size,
-        };
-        match self.enqueue(record, &mut hook, &meta) {
-            Ok(state) => {
+        let requested = record.partition.unwrap_or(-1);
+        match self.enqueue(record, &mut hook) {
+            Ok((state, topic)) => {
                 let partition = match &state {
-                    State::Appended(a) => partition_of(a, Some(meta.partition)),
-                    _ => meta.partition,
+                    State::Appended(a) => partition_of(a, Some(requested)),
+                    _ => requested,
                 };
-                DeliveryFuture { state, meta: Meta { partition, ..meta } }
+                DeliveryFuture { state, meta: Meta { topic, partition, key_size, value_size } }
             }
-            Err(e) => {
+            Err((e, topic)) => {
                 // Java counts refused sends in record-error-rate too (the same "errors" sensor)
                 self.shared.record_errors.fetch_add(1, Ordering::Relaxed);
                 if let Some(h) = hook {
-                    h.fail(interceptors, &meta.topic, meta.partition, &e);
+                    h.fail(interceptors, &topic, requested, &e);
                 }
                 DeliveryFuture::failed(e)
             }
         }
     }
 
-    /// Appends `record` or queues it to wait; `hook` moves with it unless this fails.
-    fn enqueue(&self, record: ProducerRecord, hook: &mut Option<PendingHook>, meta: &Meta) -> Result<State> {
+    /// Appends `record` or queues it to wait; `hook` moves with it unless this fails. The
+    /// record's topic comes back either way (moved out of an appended record, not copied).
+    fn enqueue(
+        &self,
+        record: ProducerRecord,
+        hook: &mut Option<PendingHook>,
+    ) -> std::result::Result<(State, String), (Error, String)> {
         if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
+            return Err((Error::Closed, record.topic));
         }
         // held until the record is appended or waiting (see `Shared::txn_appending`)
         let _appending = self.shared.txn.is_some().then(|| AppendGuard::new(&self.shared.txn_appending));
@@ -446,7 +445,7 @@ impl Producer {
                 .with_txn(|t| t.require("send", &[crate::txn::TxnState::InTransaction]).err())
                 .flatten();
             if let Some(e) = err {
-                return Err(e);
+                return Err((e, record.topic));
             }
         }
         let size = record.estimated_size();
@@ -455,26 +454,27 @@ impl Producer {
             ("buffer.memory", self.shared.cfg.buffer_memory),
         ] {
             if size > limit {
-                return Err(Error::RecordTooLarge { topic: meta.topic.clone(), size, limit_key, limit });
+                let e = Error::RecordTooLarge { topic: record.topic.clone(), size, limit_key, limit };
+                return Err((e, record.topic));
             }
         }
         // records already waiting go first, to keep send order
         let mut for_memory = false;
         if self.shared.waiting_is_empty() {
             match self.shared.try_append(&record, hook) {
-                Ok(a) => return Ok(State::Appended(a)),
-                Err(Some(("fatal", e))) => return Err(e),
+                Ok(a) => return Ok((State::Appended(a), record.topic)),
+                Err(Some(("fatal", e))) => return Err((e, record.topic)),
                 Err(why) => for_memory = matches!(why, Some(("buffer memory", _))),
             }
         }
         if self.shared.waiting_bytes.fetch_add(size, Ordering::AcqRel) + size > self.shared.cfg.buffer_memory
         {
             self.shared.waiting_bytes.fetch_sub(size, Ordering::AcqRel);
-            return Err(Error::BufferExhausted {
-                topic: meta.topic.clone(),
-                limit: self.shared.cfg.buffer_memory,
-            });
+            let e =
+                Error::BufferExhausted { topic: record.topic.clone(), limit: self.shared.cfg.buffer_memory };
+            return Err((e, record.topic));
         }
+        let topic = record.topic.clone();
         let slot = Arc::new(WaitSlot::default());
         let now = Instant::now();
         lock(&self.shared.waiting).push_back(Waiting {
@@ -487,7 +487,7 @@ impl Producer {
             for_memory,
         });
         self.shared.acc.wake.notify_one();
-        Ok(State::Waiting(slot))
+        Ok((State::Waiting(slot), topic))
     }
 
     /// Sends every record; the futures come back in the same order.
