@@ -1030,6 +1030,27 @@ async fn describe_configs_at_every_version() {
     cluster.create_topic(&topic, 1).await;
     let broker = *cluster.brokers.keys().next().expect("a broker");
     let mut conn = cluster.connect_to(broker).await;
+    // the topic was created through another broker: wait until this one's metadata has it
+    // (on a 3-node cluster it can answer UNKNOWN_TOPIC_OR_PARTITION for a moment)
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let latest = cluster.common(ApiKey::DescribeConfigs).max;
+    loop {
+        let probe = DescribeConfigsRequest {
+            resources: vec![DescribeConfigsResource {
+                resource_type: 2,
+                resource_name: topic.clone(),
+                configuration_keys: Some(vec!["retention.ms".into()]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let code = conn.call(latest, &probe).await.results[0].error_code;
+        if ErrorCode::from_code(code) != ErrorCode::UnknownTopicOrPartition {
+            break;
+        }
+        assert!(Instant::now() < deadline, "broker {broker} does not know {topic} after {SETTLE_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for version in all_versions(cluster.common(ApiKey::DescribeConfigs)) {
         let request = DescribeConfigsRequest {
             resources: vec![
