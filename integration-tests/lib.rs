@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use kafka_test_broker::TestCluster;
 
+mod txn_writer;
+pub use txn_writer::TxnWriter;
+
 /// The environment variable naming an external cluster's bootstrap servers.
 pub const BOOTSTRAP_ENV: &str = "KAFKA_BOOTSTRAP";
 

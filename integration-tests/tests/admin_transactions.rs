@@ -2,96 +2,9 @@
 //! with raw InitProducerId / AddPartitionsToTxn / Produce is listed, described at its
 //! coordinator, seen in the partition's producers, and aborted with `abort_transaction`.
 
-use bytes::BytesMut;
-use integration_tests::{eventually, target, unique_topic};
+use integration_tests::{TxnWriter, eventually, target, unique_topic};
 use kafka_admin::*;
-use kafka_client::conn::RequestOptions;
-use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Metadata, NetworkClient, Purpose};
-use kafka_protocol::generated::{
-    AddPartitionsToTxnRequest, InitProducerIdRequest, ProduceRequest,
-    add_partitions_to_txn_request::AddPartitionsToTxnTopic,
-    produce_request::{PartitionProduceData, TopicProduceData},
-};
-use kafka_protocol::records::{Compression, RecordBatchBuilder};
-use kafka_protocol::{ApiKey, ErrorCode};
-
-/// Opens a transaction for `txn_id` that writes 3 records to `tp` and is never ended; returns
-/// (producer id, epoch).
-async fn open_transaction(bootstrap: &str, txn_id: &str, tp: &TopicPartition, leader: i32) -> (i64, i16) {
-    let cfg = ClientConfig::builder().bootstrap_servers(bootstrap.split(',')).build().unwrap();
-    let pool = NetworkClient::new(cfg);
-    // the pool must know every broker: the partition leader need not be the coordinator
-    Metadata::new(pool.clone(), false).refresh(std::time::Duration::from_secs(30)).await.unwrap();
-    let lookup = CoordinatorLookup::new(pool.clone());
-    let init = InitProducerIdRequest {
-        transactional_id: Some(txn_id.to_owned()),
-        transaction_timeout_ms: 600_000,
-        producer_id: -1,
-        producer_epoch: -1,
-        ..Default::default()
-    };
-    // a fresh cluster's transaction coordinator may still be loading: retry as a producer would
-    let (coord, pid) = eventually("the producer id is assigned", || async {
-        let coord = lookup.find(CoordinatorType::Transaction, txn_id).await.unwrap();
-        let pid = pool.send(coord.node_id, Purpose::Admin, &init).await.unwrap();
-        if ErrorCode::from(pid.error_code).is_retriable() {
-            lookup.invalidate(CoordinatorType::Transaction, txn_id);
-            return None;
-        }
-        Some((coord, pid))
-    })
-    .await;
-    assert_eq!(pid.error_code, 0, "{pid:?}");
-    // the classic (pre-KIP-890 part 2) flow: add the partition explicitly, then produce
-    let add = AddPartitionsToTxnRequest {
-        v3_and_below_transactional_id: txn_id.to_owned(),
-        v3_and_below_producer_id: pid.producer_id,
-        v3_and_below_producer_epoch: pid.producer_epoch,
-        v3_and_below_topics: vec![AddPartitionsToTxnTopic {
-            name: tp.topic.clone(),
-            partitions: vec![tp.partition],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let opts = |v: i16| RequestOptions { version: Some(v), timeout: None };
-    let added = pool.send_with(coord.node_id, Purpose::Admin, &add, opts(3)).await.unwrap();
-    let codes: Vec<i16> = added
-        .results_by_topic_v3_and_below
-        .iter()
-        .flat_map(|t| &t.results_by_partition)
-        .map(|p| p.partition_error_code)
-        .collect();
-    assert_eq!(codes, [0], "{added:?}");
-    let mut batch = RecordBatchBuilder::new(Compression::None);
-    batch.producer(pid.producer_id, pid.producer_epoch, 0).transactional(true);
-    for i in 0..3 {
-        batch.append(1000 + i, None, Some(b"txn"), &[]).unwrap();
-    }
-    let mut records = BytesMut::new();
-    batch.build(&mut records).unwrap();
-    let produce = ProduceRequest {
-        transactional_id: Some(txn_id.to_owned()),
-        acks: -1,
-        timeout_ms: 30_000,
-        topic_data: vec![TopicProduceData {
-            name: tp.topic.clone(),
-            partition_data: vec![PartitionProduceData {
-                index: tp.partition,
-                records: Some(records.freeze()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let conn = pool.connection(leader, Purpose::Produce).await.unwrap();
-    let v = conn.version(ApiKey::Produce).unwrap().min(11);
-    let r = conn.send_with(&produce, opts(v)).await.unwrap();
-    let code = r.responses[0].partition_responses[0].error_code;
-    assert_eq!(code, 0, "{r:?}");
-    (pid.producer_id, pid.producer_epoch)
-}
+use kafka_protocol::ErrorCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_transaction_is_listed_described_and_aborted() {
@@ -107,7 +20,10 @@ async fn a_hanging_transaction_is_listed_described_and_aborted() {
     })
     .await;
     let txn_id = unique_topic("it-admin-txn-id");
-    let (pid, epoch) = open_transaction(&bootstrap, &txn_id, &tp, leader).await;
+    // three records in a transaction left open
+    let mut w = TxnWriter::new(&bootstrap, &txn_id, &tp.topic, tp.partition, leader).await;
+    w.write(&["txn", "txn", "txn"]).await;
+    let (pid, epoch) = (w.producer_id, w.epoch);
 
     let filter = ListTransactionsFilter { states: vec!["Ongoing".into()], ..Default::default() };
     let listed = a.list_transactions(&filter).await.unwrap();

@@ -78,24 +78,27 @@ impl ProducerInterceptor for Recorder {
     }
 }
 
+/// A [`Recorder`] the test keeps a handle to while the producer owns the interceptor.
+struct Shared(Arc<Recorder>);
+
+impl ProducerInterceptor for Shared {
+    fn on_send(&self, r: &mut ProducerRecord) -> Result<(), InterceptorError> {
+        self.0.on_send(r)
+    }
+    fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&Error>) -> Result<(), InterceptorError> {
+        self.0.on_acknowledgement(m, e)
+    }
+    fn close(&self) {
+        self.0.close()
+    }
+}
+
 #[tokio::test]
 async fn interceptors_run_in_order_change_records_see_every_outcome_and_never_fail_a_send() {
     let c =
         TestCluster::builder().brokers(1).topic("i", 1, 1).auto_create_topics(false).start().await.unwrap();
     let first = Arc::new(Recorder { name: "first", fail_send: true, ..Default::default() });
     let second = Arc::new(Recorder { name: "second", panic_ack: true, ..Default::default() });
-    struct Shared(Arc<Recorder>);
-    impl ProducerInterceptor for Shared {
-        fn on_send(&self, r: &mut ProducerRecord) -> Result<(), InterceptorError> {
-            self.0.on_send(r)
-        }
-        fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&Error>) -> Result<(), InterceptorError> {
-            self.0.on_acknowledgement(m, e)
-        }
-        fn close(&self) {
-            self.0.close()
-        }
-    }
     let cfg = config(&c, &[("max.request.size", "1000"), ("max.block.ms", "300")])
         .interceptor(Shared(first.clone()))
         .interceptor(Shared(second.clone()))
@@ -268,26 +271,8 @@ async fn records_waiting_for_buffer_memory_count_their_wait() {
 async fn dropping_the_last_handle_delivers_what_was_sent_then_ends_the_sender_task() {
     let c = cluster("d", 1).await;
     let rec = Arc::new(Recorder { name: "d", ..Default::default() });
-    struct Probe(Arc<Recorder>);
-    impl ProducerInterceptor for Probe {
-        fn on_send(&self, _: &mut ProducerRecord) -> Result<(), InterceptorError> {
-            Ok(())
-        }
-        fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&Error>) -> Result<(), InterceptorError> {
-            self.0.acks.lock().unwrap().push((
-                m.topic.clone(),
-                m.partition,
-                m.offset,
-                e.map(|e| e.to_string()),
-            ));
-            Ok(())
-        }
-        fn close(&self) {
-            self.0.closed.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let p =
-        Producer::new(config(&c, &[("linger.ms", "500")]).interceptor(Probe(rec.clone())).build().unwrap());
+        Producer::new(config(&c, &[("linger.ms", "500")]).interceptor(Shared(rec.clone())).build().unwrap());
     p.send(ProducerRecord::new("d").value("warm-up")).await.unwrap();
     let network = p.network_metrics().clone();
     let clone = p.clone();
@@ -347,24 +332,9 @@ async fn a_wrong_sasl_password_fails_sends_at_once_not_after_max_block() {
 async fn a_dropped_producer_whose_broker_is_gone_ends_after_delivery_timeout() {
     let c = cluster("g", 1).await;
     let rec = Arc::new(Recorder { name: "g", ..Default::default() });
-    struct Probe(Arc<Recorder>);
-    impl ProducerInterceptor for Probe {
-        fn on_send(&self, _: &mut ProducerRecord) -> Result<(), InterceptorError> {
-            Ok(())
-        }
-        fn on_acknowledgement(&self, m: &RecordMetadata, e: Option<&Error>) -> Result<(), InterceptorError> {
-            self.0.acks.lock().unwrap().push((
-                m.topic.clone(),
-                m.partition,
-                m.offset,
-                e.map(|e| e.to_string()),
-            ));
-            Ok(())
-        }
-    }
     let p = Producer::new(
         config(&c, &[("delivery.timeout.ms", "1500"), ("request.timeout.ms", "1000"), ("linger.ms", "0")])
-            .interceptor(Probe(rec.clone()))
+            .interceptor(Shared(rec.clone()))
             .build()
             .unwrap(),
     );

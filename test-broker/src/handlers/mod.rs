@@ -256,21 +256,7 @@ pub(crate) fn leader_partition<'s>(
     partition: i32,
     current_epoch: i32,
 ) -> Result<&'s mut Partition, ErrorCode> {
-    let p = st
-        .topics
-        .get_mut(topic)
-        .and_then(|t| t.partitions.get_mut(partition.max(0) as usize).filter(|_| partition >= 0))
-        .ok_or(ErrorCode::UnknownTopicOrPartition)?;
-    if current_epoch >= 0 && current_epoch < p.leader_epoch {
-        return Err(ErrorCode::FencedLeaderEpoch);
-    }
-    if current_epoch > p.leader_epoch {
-        return Err(ErrorCode::UnknownLeaderEpoch);
-    }
-    if p.leader != broker {
-        return Err(ErrorCode::NotLeaderOrFollower);
-    }
-    Ok(p)
+    served_partition(st, broker, topic, partition, current_epoch, false)
 }
 
 /// As [`leader_partition`], but an in-sync follower may serve too: consumer fetches from
@@ -281,6 +267,17 @@ pub(crate) fn replica_partition<'s>(
     topic: &str,
     partition: i32,
     current_epoch: i32,
+) -> Result<&'s mut Partition, ErrorCode> {
+    served_partition(st, broker, topic, partition, current_epoch, true)
+}
+
+fn served_partition<'s>(
+    st: &'s mut State,
+    broker: i32,
+    topic: &str,
+    partition: i32,
+    current_epoch: i32,
+    follower_may_serve: bool,
 ) -> Result<&'s mut Partition, ErrorCode> {
     let p = st
         .topics
@@ -293,7 +290,7 @@ pub(crate) fn replica_partition<'s>(
     if current_epoch > p.leader_epoch {
         return Err(ErrorCode::UnknownLeaderEpoch);
     }
-    if p.leader != broker && !p.isr.contains(&broker) {
+    if p.leader != broker && !(follower_may_serve && p.isr.contains(&broker)) {
         return Err(ErrorCode::NotLeaderOrFollower);
     }
     Ok(p)

@@ -232,6 +232,29 @@ pub(crate) fn create_partitions(ctx: &Ctx<'_>, req: CreatePartitionsRequest) -> 
 
 pub(crate) fn delete_records(ctx: &Ctx<'_>, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut st = ctx.shared.state();
+    delete_records_answer(&req, |topic, partition, offset| {
+        let p = leader_partition(&mut st, ctx.broker, topic, partition, -1).map_err(|c| c.code())?;
+        let hw = p.log.high_watermark();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ErrorCode::OffsetOutOfRange.code());
+        }
+        p.log.delete_before(target);
+        Ok(p.log.log_start_offset)
+    })
+}
+
+/// A forced DeleteRecords answer: `code` for every partition asked about.
+pub(crate) fn delete_records_error(req: &DeleteRecordsRequest, code: i16) -> DeleteRecordsResponse {
+    delete_records_answer(req, |_, _, _| Err(code))
+}
+
+/// A DeleteRecords response with one result per partition asked about: `delete(topic,
+/// partition, offset)` gives its new low watermark or its error code.
+fn delete_records_answer(
+    req: &DeleteRecordsRequest,
+    mut delete: impl FnMut(&str, i32, i64) -> Result<i64, i16>,
+) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .iter()
@@ -241,48 +264,16 @@ pub(crate) fn delete_records(ctx: &Ctx<'_>, req: DeleteRecordsRequest) -> Delete
                 .partitions
                 .iter()
                 .map(|dp| {
-                    let mut r = DeleteRecordsPartitionResult {
-                        partition_index: dp.partition_index,
-                        low_watermark: -1,
-                        ..Default::default()
+                    let (error_code, low_watermark) = match delete(&t.name, dp.partition_index, dp.offset) {
+                        Ok(low) => (0, low),
+                        Err(code) => (code, -1),
                     };
-                    match leader_partition(&mut st, ctx.broker, &t.name, dp.partition_index, -1) {
-                        Err(code) => r.error_code = code.code(),
-                        Ok(p) => {
-                            let hw = p.log.high_watermark();
-                            let target = if dp.offset == -1 { hw } else { dp.offset };
-                            if target < 0 || target > hw {
-                                r.error_code = ErrorCode::OffsetOutOfRange.code();
-                            } else {
-                                p.log.delete_before(target);
-                                r.low_watermark = p.log.log_start_offset;
-                            }
-                        }
+                    DeleteRecordsPartitionResult {
+                        partition_index: dp.partition_index,
+                        low_watermark,
+                        error_code,
+                        ..Default::default()
                     }
-                    r
-                })
-                .collect(),
-            ..Default::default()
-        })
-        .collect();
-    DeleteRecordsResponse { topics, ..Default::default() }
-}
-
-/// A forced DeleteRecords answer: `code` for every partition asked about.
-pub(crate) fn delete_records_error(req: &DeleteRecordsRequest, code: i16) -> DeleteRecordsResponse {
-    let topics = req
-        .topics
-        .iter()
-        .map(|t| DeleteRecordsTopicResult {
-            name: t.name.clone(),
-            partitions: t
-                .partitions
-                .iter()
-                .map(|p| DeleteRecordsPartitionResult {
-                    partition_index: p.partition_index,
-                    low_watermark: -1,
-                    error_code: code,
-                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
