@@ -206,12 +206,10 @@ impl ProducerBatch {
         if let Some((id, epoch, seq)) = self.producer {
             builder.producer(id, epoch, seq);
         }
-        let mut out = BytesMut::with_capacity(builder.estimated_size());
-        builder.build(&mut out).map_err(|e| Error::Topic {
+        let b = builder.finish().map_err(|e| Error::Topic {
             topic: self.topic.to_string(),
             reason: format!("partition {}: cannot build the batch: {e}", self.partition),
         })?;
-        let b = out.freeze();
         self.built = Some(b.clone());
         Ok(b)
     }

@@ -1,15 +1,13 @@
 //! `Producer`: the cheap, cloneable handle; `send` partitions and appends on the caller's
 //! task, the sender task does the I/O.
 
-use std::collections::VecDeque;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_client::{ClientMetrics, Metadata, NetworkClient};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::accumulator::{AccumulatorConfig, AppendError, Appended, ProducerBatch, RecordAccumulator};
@@ -20,34 +18,16 @@ use crate::metrics::{Metrics, ProducerMetrics, Totals};
 use crate::partitioner::{FastRng, Partitioner, PartitionerContext, StickyPartitioner, partition_for_key};
 use crate::record::{ProducerRecord, RecordMetadata};
 
-/// A record that waits for its topic's metadata or for buffer space (appended by the sender
-/// task, in send order, or failed after `max.block.ms`).
-struct Waiting {
-    record: ProducerRecord,
-    slot: Arc<WaitSlot>,
-    deadline: Instant,
-    size: usize,
-    /// Its callback / interceptor acknowledgement, if any.
-    hook: Option<PendingHook>,
-    /// When it began to wait.
-    since: Instant,
-    /// It waited for buffer memory (`bufferpool-wait-time`), not only for metadata.
-    for_memory: bool,
-}
-
-#[derive(Default)]
-struct WaitSlot {
-    appended: OnceLock<std::result::Result<Appended, Error>>,
-    notify: Notify,
-}
+mod waiting;
+use waiting::{WaitSlot, WaitingRecords};
 
 /// State shared by the handles and the sender task.
 pub(crate) struct Shared {
     pub(crate) cfg: ProducerConfig,
     pub(crate) acc: RecordAccumulator,
     pub(crate) metadata: Metadata,
-    waiting: Mutex<VecDeque<Waiting>>,
-    waiting_bytes: AtomicUsize,
+    /// Records waiting for metadata or buffer memory (`waiting.rs`).
+    waiting: WaitingRecords,
     sticky: StickyPartitioner,
     rng: FastRng,
     partitioner: Option<Arc<dyn Partitioner>>,
@@ -163,75 +143,13 @@ impl Shared {
         }
     }
 
-    /// Appends waiting records in order until one still cannot go; fails expired ones.
-    pub(crate) fn append_waiting(&self) {
-        // hooks of failed records run after the lock is released (a callback may send)
-        let mut failed = Vec::new();
-        let mut w = lock(&self.waiting);
-        while let Some(front) = w.front_mut() {
-            let outcome = match self.try_append(&front.record, &mut front.hook) {
-                Ok(a) => Ok(a),
-                Err(Some(("fatal", e))) | Err(Some((_, e))) if self.closed.load(Ordering::Acquire) => Err(e),
-                Err(Some(("fatal", e))) => Err(e),
-                Err(Some((what, _))) if Instant::now() >= front.deadline => Err(Error::MaxBlock {
-                    topic: front.record.topic.clone(),
-                    what,
-                    timeout: self.cfg.max_block,
-                }),
-                Err(Some((what, _))) => {
-                    front.for_memory |= what == "buffer memory";
-                    break;
-                }
-                Err(None) => break,
-            };
-            let mut front = w.pop_front().expect("front exists");
-            self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
-            if front.for_memory {
-                let waited = u64::try_from(front.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                self.metrics.pool_wait_ns.fetch_add(waited, Ordering::Relaxed);
-            }
-            if let Err(e) = &outcome {
-                self.record_errors.fetch_add(1, Ordering::Relaxed);
-                if let Some(h) = front.hook.take() {
-                    failed.push((h, front.record.topic.clone(), front.record.partition, e.clone()));
-                }
-            }
-            let _ = front.slot.appended.set(outcome);
-            front.slot.notify.notify_waiters();
-        }
-        drop(w);
-        for (h, topic, partition, e) in failed {
-            h.fail(&self.cfg.interceptors, &topic, partition.unwrap_or(-1), &e);
-        }
-    }
-
-    /// Fails every record still waiting to be appended (an aborted transaction).
-    pub(crate) fn fail_waiting(&self, err: impl Fn(String) -> Error) {
-        let mut failed = Vec::new();
-        let mut w = lock(&self.waiting);
-        while let Some(mut front) = w.pop_front() {
-            self.waiting_bytes.fetch_sub(front.size, Ordering::AcqRel);
-            self.record_errors.fetch_add(1, Ordering::Relaxed);
-            let e = err(front.record.topic.clone());
-            if let Some(h) = front.hook.take() {
-                failed.push((h, front.record.topic.clone(), front.record.partition, e.clone()));
-            }
-            let _ = front.slot.appended.set(Err(e));
-            front.slot.notify.notify_waiters();
-        }
-        drop(w);
-        for (h, topic, partition, e) in failed {
-            h.fail(&self.cfg.interceptors, &topic, partition.unwrap_or(-1), &e);
-        }
-    }
-
     pub(crate) fn waiting_is_empty(&self) -> bool {
-        lock(&self.waiting).is_empty()
+        self.waiting.is_empty()
     }
 
     /// The earliest deadline among waiting records (the sender wakes for it).
     pub(crate) fn waiting_deadline(&self) -> Option<Instant> {
-        lock(&self.waiting).front().map(|w| w.deadline)
+        self.waiting.deadline()
     }
 
     /// Records that failed alone (KIP-467 record errors) while their batch went on.
@@ -341,8 +259,7 @@ impl Producer {
         let shared = Arc::new(Shared {
             acc,
             metadata,
-            waiting: Mutex::default(),
-            waiting_bytes: AtomicUsize::new(0),
+            waiting: WaitingRecords::default(),
             sticky: StickyPartitioner::new(config.batch_size, config.partitioner_adaptive),
             rng: FastRng::new(),
             partitioner,
@@ -467,27 +384,17 @@ impl Producer {
                 Err(why) => for_memory = matches!(why, Some(("buffer memory", _))),
             }
         }
-        if self.shared.waiting_bytes.fetch_add(size, Ordering::AcqRel) + size > self.shared.cfg.buffer_memory
-        {
-            self.shared.waiting_bytes.fetch_sub(size, Ordering::AcqRel);
+        let waiting = &self.shared.waiting;
+        if waiting.bytes.fetch_add(size, Ordering::AcqRel) + size > self.shared.cfg.buffer_memory {
+            waiting.bytes.fetch_sub(size, Ordering::AcqRel);
             let e =
                 Error::BufferExhausted { topic: record.topic.clone(), limit: self.shared.cfg.buffer_memory };
             return Err((e, record.topic));
         }
-        let topic = record.topic.clone();
-        let slot = Arc::new(WaitSlot::default());
-        let now = Instant::now();
-        lock(&self.shared.waiting).push_back(Waiting {
-            record,
-            slot: slot.clone(),
-            deadline: now + self.shared.cfg.max_block,
-            size,
-            hook: hook.take(),
-            since: now,
-            for_memory,
-        });
+        let slot = waiting.push(record, size, self.shared.cfg.max_block, hook.take(), for_memory);
         self.shared.acc.wake.notify_one();
-        Ok((State::Waiting(slot), topic))
+        // the topic comes back with the outcome (see `DeliveryFuture::into_future`)
+        Ok((State::Waiting(slot), String::new()))
     }
 
     /// Sends every record; the futures come back in the same order.
@@ -573,7 +480,7 @@ impl Producer {
             batches_sent: s.batches_sent.load(Ordering::Relaxed),
             retries: s.retries.load(Ordering::Relaxed),
             buffer_used: used,
-            records_waiting: lock(&s.waiting).len(),
+            records_waiting: s.waiting.len(),
             buffer_available_bytes: s.acc.pool.limit().saturating_sub(used),
             buffer_total_bytes: s.acc.pool.limit(),
             ..ProducerMetrics::default()
@@ -607,7 +514,7 @@ struct Meta {
 
 enum State {
     Appended(Appended),
-    Waiting(Arc<WaitSlot>),
+    Waiting(WaitSlot),
     Failed(Error),
 }
 
@@ -632,28 +539,25 @@ impl IntoFuture for DeliveryFuture {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
+            let mut meta = self.meta;
             let appended = match self.state {
                 State::Failed(e) => return Err(e),
                 State::Appended(a) => a,
-                State::Waiting(slot) => loop {
-                    let notified = slot.notify.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if let Some(r) = slot.appended.get() {
-                        break r.clone()?;
-                    }
-                    notified.await;
-                },
+                State::Waiting(slot) => {
+                    let (appended, topic) = slot.outcome().await?;
+                    meta.topic = topic;
+                    appended
+                }
             };
             let (ack, relative) = appended.completion.wait_record(appended.relative).await?;
-            let partition = appended.partition.unwrap_or(self.meta.partition);
+            let partition = appended.partition.unwrap_or(meta.partition);
             Ok(RecordMetadata {
-                topic: self.meta.topic,
+                topic: meta.topic,
                 partition,
                 offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + relative as i64 },
                 timestamp: if ack.log_append_time >= 0 { ack.log_append_time } else { appended.timestamp },
-                serialized_key_size: self.meta.key_size,
-                serialized_value_size: self.meta.value_size,
+                serialized_key_size: meta.key_size,
+                serialized_value_size: meta.value_size,
             })
         })
     }

@@ -128,6 +128,44 @@ async fn unknown_topic_is_auto_created_and_sends_wait_for_its_metadata() {
     assert_eq!(values(&c, "fresh", m.partition), ["x"]);
 }
 
+/// More records wait than one wait chunk holds (32): every future resolves with its own
+/// record's topic and offset, in send order, dropped futures lose nothing.
+#[tokio::test]
+async fn records_waiting_for_metadata_resolve_in_send_order_with_their_own_topics() {
+    let c = TestCluster::builder().brokers(1).auto_create_topics(true).start().await.unwrap();
+    let p = producer(&c, &[("linger.ms", "0")]);
+    let topics = ["wait-a", "wait-b"];
+    let mut futures = Vec::new();
+    for i in 0..150usize {
+        let topic = topics[i % 3 / 2];
+        let f = p.send(ProducerRecord::new(topic).partition(0).value(format!("{topic}-{i}")));
+        if i % 5 == 4 {
+            drop(f); // fire-and-forget
+        } else {
+            futures.push((i, topic, f));
+        }
+    }
+    assert!(p.metrics().records_waiting > 32, "records wait for the new topics' metadata");
+    let mut next = [0i64; 2];
+    let mut sent: [Vec<String>; 2] = Default::default();
+    for i in 0..150usize {
+        let t = i % 3 / 2;
+        sent[t].push(format!("{}-{i}", topics[t]));
+    }
+    for (i, topic, f) in futures {
+        let m = tokio::time::timeout(Duration::from_secs(10), f).await.expect("resolved").unwrap();
+        let t = i % 3 / 2;
+        assert_eq!(m.topic, topic, "record {i}");
+        assert!(m.offset >= next[t], "record {i}: offset {} after {}", m.offset, next[t]);
+        assert_eq!(values(&c, topic, 0)[m.offset as usize], format!("{topic}-{i}"));
+        next[t] = m.offset + 1;
+    }
+    p.flush().await;
+    for t in 0..2 {
+        assert_eq!(values(&c, topics[t], 0), sent[t], "{}", topics[t]);
+    }
+}
+
 #[tokio::test]
 async fn retriable_errors_are_retried_and_written_once() {
     let c = cluster(1, "r", 1).await;

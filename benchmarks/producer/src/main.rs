@@ -549,7 +549,10 @@ fn compare(args: &[String]) {
             for codec in &codecs {
                 for &parts in &partitions {
                     let idem = if ack == "all" { "true" } else { "false" };
+                    // max.in.flight: Java's default and librdkafka's idempotent limit, set on
+                    // both (librdkafka's own default, 1000000, would differ with acks=1)
                     let props = [
+                        ("max.in.flight.requests.per.connection", "5"),
                         ("acks", ack.as_str()),
                         ("enable.idempotence", idem),
                         ("linger.ms", "5"),

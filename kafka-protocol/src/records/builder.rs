@@ -1,6 +1,6 @@
 //! Writing magic-2 record batches, byte for byte as Java's `MemoryRecordsBuilder` does.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::batch::{
     ATTRIBUTES_OFFSET, CONTROL_MASK, CRC_OFFSET, LOG_OVERHEAD, MAGIC_OFFSET, RECORD_BATCH_OVERHEAD,
@@ -45,7 +45,8 @@ pub struct RecordBatchBuilder {
     partition_leader_epoch: i32,
     transactional: bool,
     control: bool,
-    /// Encoded records, uncompressed.
+    /// Room for the batch header (`RECORD_BATCH_OVERHEAD` bytes, written by
+    /// [`finish`](Self::finish)) followed by the encoded records, uncompressed.
     records: BytesMut,
     count: i32,
     base_timestamp: Option<i64>,
@@ -61,6 +62,14 @@ impl Default for RecordBatchBuilder {
 impl RecordBatchBuilder {
     /// A builder for a batch compressed with `compression` at its default level.
     pub fn new(compression: Compression) -> Self {
+        Self::with_capacity(compression, 0)
+    }
+
+    /// A builder whose record buffer starts with room for `capacity` bytes of encoded records
+    /// (a producer passes `batch.size`), so appends do not regrow it.
+    pub fn with_capacity(compression: Compression, capacity: usize) -> Self {
+        let mut records = BytesMut::with_capacity(RECORD_BATCH_OVERHEAD + capacity);
+        records.put_bytes(0, RECORD_BATCH_OVERHEAD);
         RecordBatchBuilder {
             base_offset: 0,
             compression,
@@ -73,19 +82,11 @@ impl RecordBatchBuilder {
             partition_leader_epoch: -1,
             transactional: false,
             control: false,
-            records: BytesMut::new(),
+            records,
             count: 0,
             base_timestamp: None,
             max_timestamp: -1,
         }
-    }
-
-    /// A builder whose record buffer starts with room for `capacity` bytes of encoded records
-    /// (a producer passes `batch.size`), so appends do not regrow it.
-    pub fn with_capacity(compression: Compression, capacity: usize) -> Self {
-        let mut b = Self::new(compression);
-        b.records.reserve(capacity);
-        b
     }
 
     /// The offset of the first record (a producer writes 0; the broker assigns offsets).
@@ -232,7 +233,7 @@ impl RecordBatchBuilder {
     /// The size of the batch if built now, uncompressed: exact for [`Compression::None`], an
     /// upper bound in practice for the other codecs (which rarely expand).
     pub fn estimated_size(&self) -> usize {
-        RECORD_BATCH_OVERHEAD + self.records.len()
+        self.records.len()
     }
 
     /// Appends the complete batch (header, records, lengths and CRC) to `out`. A builder with
@@ -242,17 +243,42 @@ impl RecordBatchBuilder {
             return Ok(());
         }
         let start = out.len();
-        out.reserve(RECORD_BATCH_OVERHEAD + self.records.len());
+        let records = &self.records[RECORD_BATCH_OVERHEAD..];
+        out.reserve(RECORD_BATCH_OVERHEAD + records.len());
         out.put_bytes(0, RECORD_BATCH_OVERHEAD);
-        if let Err(e) = compression::compress(self.compression, self.level, &self.records, out) {
+        let written = compression::compress(self.compression, self.level, records, out)
+            .and_then(|()| self.write_header(&mut out[start..]));
+        if written.is_err() {
             out.truncate(start);
-            return Err(e);
         }
-        let size = out.len() - start;
-        let Ok(batch_length) = i32::try_from(size - LOG_OVERHEAD) else {
-            out.truncate(start);
-            return Err(Error::ValueTooLarge { at: "record batch", length: size, max: i32::MAX as usize });
-        };
+        written
+    }
+
+    /// The complete batch, as [`build`](Self::build) writes it, without copying the records
+    /// when they are not compressed: the header goes into the room kept in front of them.
+    pub fn finish(mut self) -> Result<Bytes> {
+        if self.count == 0 {
+            return Ok(Bytes::new());
+        }
+        if !matches!(self.compression, Compression::None) {
+            let mut out = BytesMut::new();
+            self.build(&mut out)?;
+            return Ok(out.freeze());
+        }
+        let mut batch = std::mem::take(&mut self.records);
+        self.write_header(&mut batch)?;
+        Ok(batch.freeze())
+    }
+
+    /// Writes the header (lengths and CRC included) of `batch`: header room, then the records
+    /// as they are stored (compressed or not).
+    fn write_header(&self, batch: &mut [u8]) -> Result<()> {
+        let size = batch.len();
+        let batch_length = i32::try_from(size - LOG_OVERHEAD).map_err(|_| Error::ValueTooLarge {
+            at: "record batch",
+            length: size,
+            max: i32::MAX as usize,
+        })?;
         let mut attributes = self.compression.id() as i16;
         if self.timestamp_type == TimestampType::LogAppendTime {
             attributes |= TIMESTAMP_TYPE_MASK;
@@ -267,7 +293,7 @@ impl RecordBatchBuilder {
             (TimestampType::LogAppendTime, Some(t)) => t,
             _ => self.max_timestamp,
         };
-        let mut h = &mut out[start..start + RECORD_BATCH_OVERHEAD];
+        let mut h = &mut batch[..RECORD_BATCH_OVERHEAD];
         h.put_i64(self.base_offset);
         h.put_i32(batch_length);
         h.put_i32(self.partition_leader_epoch);
@@ -281,7 +307,7 @@ impl RecordBatchBuilder {
         h.put_i16(self.producer_epoch);
         h.put_i32(self.base_sequence);
         h.put_i32(self.count);
-        update_crc(&mut out[start..]);
+        update_crc(batch);
         Ok(())
     }
 }

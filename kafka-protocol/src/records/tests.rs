@@ -524,3 +524,23 @@ fn with_capacity_builds_the_same_bytes_as_new() {
         assert_eq!(a.estimated_size(), b.estimated_size());
     }
 }
+
+#[test]
+fn finish_gives_the_bytes_build_writes() {
+    for codec in ALL {
+        let mut b = RecordBatchBuilder::with_capacity(codec, 1024);
+        assert!(b.clone().finish().unwrap().is_empty(), "{codec:?}: no records, no batch");
+        b.producer(42, 3, 7).transactional(true);
+        for i in 0..20i64 {
+            let v = format!("value-{i}");
+            b.append(1000 + i, Some(b"k"), Some(v.as_bytes()), &[("h", Some(b"v"))]).unwrap();
+        }
+        let mut built = BytesMut::new();
+        built.put_slice(b"prefix");
+        b.build(&mut built).unwrap();
+        let finished = b.finish().unwrap();
+        assert_eq!(&built[6..], &finished[..], "{codec:?}");
+        let (records, err) = drain(finished, &DecodeOptions::default());
+        assert_eq!((records.len(), err), (20, None), "{codec:?}");
+    }
+}
