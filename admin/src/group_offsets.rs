@@ -19,23 +19,7 @@ use crate::error::{Error, Result};
 use crate::leaders::partition_ids_by_topic;
 use crate::types::TopicPartition;
 
-/// A committed offset (Java's `OffsetAndMetadata`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the last consumed record, if known.
-    pub leader_epoch: Option<i32>,
-    /// Free-form metadata.
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset with no epoch and no metadata.
-    pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
-    }
-}
+pub use kafka_client::OffsetAndMetadata;
 
 /// (topic, partition, offset, leader epoch, metadata, error code) from either OffsetFetch layout.
 type FetchedRow = (String, i32, i64, i32, Option<String>, i16);

@@ -1,6 +1,7 @@
 //! `ConsumerGroupMetadata`: a consumer's group identity, shared by the consumer (which reports
-//! it) and the transactional producer (which sends it with `TxnOffsetCommit`, KIP-447). It
-//! lives here so neither crate depends on the other.
+//! it) and the transactional producer (which sends it with `TxnOffsetCommit`, KIP-447), and
+//! `OffsetAndMetadata`, the committed offset the consumer, the producer and the admin client
+//! all take and return. They live here so none of those crates depends on another.
 
 /// The consumer's group identity, for `send_offsets_to_transaction` (Java's
 /// `ConsumerGroupMetadata`, KIP-447: the group coordinator fences a zombie's offsets with it).
@@ -26,6 +27,44 @@ impl ConsumerGroupMetadata {
             member_id: String::new(),
             group_instance_id: None,
         }
+    }
+}
+
+/// A committed offset (Java's `OffsetAndMetadata`): the next offset to consume, the leader
+/// epoch of the last record consumed before it (KIP-320; validated after a leader change), and
+/// free-form metadata stored with the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OffsetAndMetadata {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// The leader epoch of the last consumed record, if known.
+    pub leader_epoch: Option<i32>,
+    /// Free-form metadata ("" when none, as in Java).
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// An offset with no epoch and no metadata.
+    pub fn new(offset: i64) -> Self {
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+
+    /// With this free-form metadata.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+
+    /// With the leader epoch of the last record consumed before the offset.
+    pub fn with_leader_epoch(mut self, leader_epoch: i32) -> Self {
+        self.leader_epoch = Some(leader_epoch);
+        self
+    }
+}
+
+impl From<i64> for OffsetAndMetadata {
+    fn from(offset: i64) -> Self {
+        OffsetAndMetadata::new(offset)
     }
 }
 

@@ -25,7 +25,7 @@
 //! - `metrics.rs`: [`ClientMetrics`], per-broker request/byte/latency/connection counters.
 //! - `window.rs`: [`Windowed`], windowed rate / avg / max (Java's 2 × 30 s samples).
 //! - `coordinator.rs`: [`CoordinatorLookup`] (FindCoordinator, batched v4+ or single v0–3).
-//! - `group_metadata.rs`: [`ConsumerGroupMetadata`] (shared by the consumer and the
+//! - `group_metadata.rs`: [`ConsumerGroupMetadata`] and [`OffsetAndMetadata`] (shared by the consumer and the
 //!   transactional producer) and [`TopicPartitionRef`].
 //!
 //! Wire encoding lives in [`kafka_protocol`].
@@ -50,7 +50,7 @@ pub use config::{ClientConfig, ConfigDef};
 pub use conn::{Authenticator, Connection, Transport};
 pub use coordinator::{CoordinatorLookup, CoordinatorType};
 pub use error::{BrokerRef, Error, Result};
-pub use group_metadata::{ConsumerGroupMetadata, TopicPartitionRef};
+pub use group_metadata::{ConsumerGroupMetadata, OffsetAndMetadata, TopicPartitionRef};
 pub use metadata::{Metadata, MetadataCache};
 pub use metrics::{BrokerMetrics, ClientMetrics};
 pub use pool::{NetworkClient, Purpose};

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use kafka_client::conn::RequestOptions;
-use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, Purpose};
+use kafka_client::{ClientConfig, CoordinatorLookup, CoordinatorType, OffsetAndMetadata, Purpose};
 use kafka_protocol::generated::{
     OffsetCommitRequest,
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
@@ -26,14 +26,6 @@ use crate::interceptor::Interceptors;
 use crate::membership::commit_rejected;
 use crate::record::TopicPartition;
 use kafka_client::Windowed;
-
-/// An offset to commit and the leader epoch of the last record consumed before it (KIP-320;
-/// -1 when unknown).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct OffsetAndEpoch {
-    pub(crate) offset: i64,
-    pub(crate) leader_epoch: i32,
-}
 
 /// Commit counters shared with the commit task (locked once per commit).
 #[derive(Debug)]
@@ -85,7 +77,7 @@ impl Future for CommitHandle {
 
 /// One commit for the task.
 pub(crate) struct CommitJob {
-    pub(crate) offsets: BTreeMap<TopicPartition, OffsetAndEpoch>,
+    pub(crate) offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
     /// Generation id, member id and instance id.
     pub(crate) generation: (i32, String, Option<String>),
     /// The group membership, to act on errors that concern it.
@@ -134,7 +126,7 @@ impl Committer {
     /// Queues a commit; its handle resolves once it was answered.
     pub(crate) fn submit(
         &self,
-        offsets: BTreeMap<TopicPartition, OffsetAndEpoch>,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
         generation: (i32, String, Option<String>),
         group: Option<Arc<GroupContext>>,
         interceptors: Interceptors,
@@ -163,8 +155,8 @@ async fn send_commit(ctx: &CommitContext, job: &CommitJob) -> Result<()> {
         topics.entry(&tp.topic).or_default().push(OffsetCommitRequestPartition {
             partition_index: tp.partition,
             committed_offset: o.offset,
-            committed_leader_epoch: o.leader_epoch,
-            committed_metadata: Some(String::new()),
+            committed_leader_epoch: o.leader_epoch.unwrap_or(-1),
+            committed_metadata: Some(o.metadata.clone()),
             ..Default::default()
         });
     }

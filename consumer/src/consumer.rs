@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_client::conn::RequestOptions;
-use kafka_client::{CoordinatorLookup, Metadata, NetworkClient, Purpose};
+use kafka_client::{CoordinatorLookup, Metadata, NetworkClient, OffsetAndMetadata, Purpose};
 use kafka_protocol::generated::{
     FetchRequest, ListOffsetsRequest, OffsetFetchRequest,
     fetch_request::{FetchPartition, FetchTopic, ForgottenTopic},
@@ -18,7 +18,7 @@ use kafka_protocol::{ApiKey, ErrorCode};
 use tokio::time::Instant;
 
 use crate::buffer::FetchBuffer;
-use crate::commit::{CommitContext, CommitHandle, CommitStats, Committer, OffsetAndEpoch, to_coordinator};
+use crate::commit::{CommitContext, CommitHandle, CommitStats, Committer, to_coordinator};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{Error, Result};
 use crate::fetch_session::{FetchSessionHandler, PartitionFetch};
@@ -201,14 +201,28 @@ impl Consumer {
 
     /// Sets the next offset `poll` returns for `tp`.
     pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        // the epoch of the record before `offset` is unknown (Java's seek does the same), so
+        // the new position is not validated
+        self.set_position(tp, offset, None)
+    }
+
+    /// Sets the next offset `poll` returns for `tp` with the leader epoch of the record before
+    /// it (Java's `seek(TopicPartition, OffsetAndMetadata)`): with an epoch, the position is
+    /// validated with OffsetForLeaderEpoch before the next fetch (KIP-320), so a log
+    /// truncated since is detected (`Error::LogTruncation`) or reset as configured.
+    pub fn seek_with_metadata(&mut self, tp: &TopicPartition, offset: &OffsetAndMetadata) -> Result<()> {
+        self.set_position(tp, offset.offset, offset.leader_epoch)
+    }
+
+    /// Moves `tp` to `offset`; an `epoch` makes the position await validation (KIP-320).
+    fn set_position(&mut self, tp: &TopicPartition, offset: i64, epoch: Option<i32>) -> Result<()> {
         let st = self.state_mut(tp)?;
         st.position = Some(offset);
         st.fetch_position = Some(offset);
-        // the epoch of the record before `offset` is unknown (Java's seek does the same), so
-        // the new position is not validated
-        st.position_epoch = None;
-        st.fetch_epoch = None;
-        st.awaiting_validation = false;
+        st.position_epoch = epoch;
+        st.fetch_epoch = epoch;
+        st.awaiting_validation = epoch.is_some();
+        st.validation_retry_at = None;
         self.buffer.retain(|x| x != tp);
         Ok(())
     }
@@ -367,9 +381,13 @@ impl Consumer {
         })
     }
 
-    /// Commits the current positions (or `offsets`) for `group.id`, waiting for the answer.
+    /// Commits the current positions (or `offsets`) for `group.id`, waiting for the answer
+    /// (Java's `commitSync()` / `commitSync(Map<TopicPartition, OffsetAndMetadata>)`).
     /// Ordered after every earlier [`Consumer::commit_async`].
-    pub async fn commit_sync(&mut self, offsets: Option<BTreeMap<TopicPartition, i64>>) -> Result<()> {
+    pub async fn commit_sync(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> Result<()> {
         self.commit_async(offsets).await
     }
 
@@ -377,29 +395,36 @@ impl Consumer {
     /// `commitAsync`): the commit is sent whether or not the returned handle is awaited, and
     /// commits reach the coordinator in the order they were made. Awaiting the handle yields
     /// the outcome. Current positions carry the leader epoch of the last record consumed
-    /// (KIP-320).
-    pub fn commit_async(&mut self, offsets: Option<BTreeMap<TopicPartition, i64>>) -> CommitHandle {
-        let offsets: BTreeMap<TopicPartition, OffsetAndEpoch> = match offsets {
-            Some(o) => {
-                o.into_iter().map(|(tp, offset)| (tp, OffsetAndEpoch { offset, leader_epoch: -1 })).collect()
-            }
-            None => self
-                .assignment
-                .iter()
-                .filter_map(|(tp, st)| {
-                    let offset = st.position?;
-                    Some((
-                        tp.clone(),
-                        OffsetAndEpoch { offset, leader_epoch: st.position_epoch.unwrap_or(-1) },
-                    ))
-                })
-                .collect(),
-        };
+    /// (KIP-320); explicit offsets carry their own epoch and metadata.
+    pub fn commit_async(
+        &mut self,
+        offsets: Option<BTreeMap<TopicPartition, OffsetAndMetadata>>,
+    ) -> CommitHandle {
+        let offsets = offsets.unwrap_or_else(|| self.positions(|_| true));
         self.last_commit = Instant::now();
         self.submit_commit(offsets)
     }
 
-    fn submit_commit(&mut self, offsets: BTreeMap<TopicPartition, OffsetAndEpoch>) -> CommitHandle {
+    /// The positions of the assigned partitions `keep` accepts, with the leader epoch of the
+    /// last record handed out: what a commit of the current positions stores.
+    pub(crate) fn positions(
+        &self,
+        keep: impl Fn(&TopicPartition) -> bool,
+    ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+        self.assignment
+            .iter()
+            .filter(|(tp, _)| keep(tp))
+            .filter_map(|(tp, st)| {
+                let offset = st.position?;
+                Some((
+                    tp.clone(),
+                    OffsetAndMetadata { offset, leader_epoch: st.position_epoch, metadata: String::new() },
+                ))
+            })
+            .collect()
+    }
+
+    fn submit_commit(&mut self, offsets: BTreeMap<TopicPartition, OffsetAndMetadata>) -> CommitHandle {
         let Some(group) = self.cfg.group_id.clone() else {
             return CommitHandle::ready(Err(Error::NoGroup("commit")));
         };
@@ -437,21 +462,12 @@ impl Consumer {
         self.interceptors.push(Arc::new(interceptor));
     }
 
-    /// The committed offsets of `tps` for `group.id` (`None`: nothing committed).
-    pub async fn committed(&self, tps: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
-        Ok(self
-            .committed_with_epochs(tps)
-            .await?
-            .into_iter()
-            .map(|(tp, c)| (tp, c.map(|(o, _)| o)))
-            .collect())
-    }
-
-    /// The committed offsets of `tps` with the leader epoch committed with them (KIP-320).
-    async fn committed_with_epochs(
+    /// The committed offsets of `tps` for `group.id`, with the leader epoch and metadata
+    /// committed with them (`None`: nothing committed).
+    pub async fn committed(
         &self,
         tps: &[TopicPartition],
-    ) -> Result<BTreeMap<TopicPartition, Option<(i64, Option<i32>)>>> {
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
         let group = self.cfg.group_id.clone().ok_or(Error::NoGroup("committed"))?;
         let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for tp in tps {
@@ -478,7 +494,7 @@ impl Consumer {
             async move { conn.send_with(&req, RequestOptions { version: Some(v), timeout: None }).await }
         })
         .await?;
-        let mut out: BTreeMap<TopicPartition, Option<(i64, Option<i32>)>> =
+        let mut out: BTreeMap<TopicPartition, Option<OffsetAndMetadata>> =
             tps.iter().map(|tp| (tp.clone(), None)).collect();
         for t in &resp.topics {
             for p in &t.partitions {
@@ -493,9 +509,11 @@ impl Consumer {
                 }
                 out.insert(
                     TopicPartition::new(t.name.clone(), p.partition_index),
-                    Some(p.committed_offset)
-                        .filter(|o| *o >= 0)
-                        .map(|o| (o, Some(p.committed_leader_epoch).filter(|e| *e >= 0))),
+                    Some(p.committed_offset).filter(|o| *o >= 0).map(|offset| OffsetAndMetadata {
+                        offset,
+                        leader_epoch: Some(p.committed_leader_epoch).filter(|e| *e >= 0),
+                        metadata: p.metadata.clone().unwrap_or_default(),
+                    }),
                 );
             }
         }
@@ -548,20 +566,11 @@ impl Consumer {
         }
         let mut need_reset = missing.clone();
         if self.cfg.group_id.is_some() {
-            let committed = self.committed_with_epochs(&missing).await?;
+            let committed = self.committed(&missing).await?;
             need_reset.clear();
             for (tp, c) in committed {
                 match c {
-                    Some((o, epoch)) => {
-                        let st = self.state_mut(&tp)?;
-                        st.position = Some(o);
-                        st.fetch_position = Some(o);
-                        // a committed epoch is validated before fetching (KIP-320)
-                        st.position_epoch = epoch;
-                        st.fetch_epoch = epoch;
-                        st.awaiting_validation = epoch.is_some();
-                        st.validation_retry_at = None;
-                    }
+                    Some(o) => self.set_position(&tp, o.offset, o.leader_epoch)?,
                     None => need_reset.push(tp),
                 }
             }

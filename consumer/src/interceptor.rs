@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::commit::OffsetAndEpoch;
 use crate::record::{ConsumerRecord, TopicPartition};
+use kafka_client::OffsetAndMetadata;
 
 /// The error type interceptors return.
 pub type InterceptorError = Box<dyn std::error::Error + Send + Sync>;
@@ -23,8 +23,12 @@ pub trait ConsumerInterceptor: Send + Sync {
     /// Sees the records about to be returned; may remove or change them.
     fn on_consume(&self, records: &mut Vec<ConsumerRecord>) -> Result<(), InterceptorError>;
 
-    /// Sees the offsets a commit stored (the next offsets to consume).
-    fn on_commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<(), InterceptorError>;
+    /// Sees the offsets a commit stored (the next offsets to consume, with their leader epochs
+    /// and metadata).
+    fn on_commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), InterceptorError>;
 
     /// The consumer is closing.
     fn on_close(&self) {}
@@ -53,14 +57,12 @@ impl Interceptors {
         }
     }
 
-    pub(crate) fn on_commit(&self, offsets: &BTreeMap<TopicPartition, OffsetAndEpoch>) {
+    pub(crate) fn on_commit(&self, offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>) {
         if self.0.is_empty() {
             return;
         }
-        let plain: BTreeMap<TopicPartition, i64> =
-            offsets.iter().map(|(tp, o)| (tp.clone(), o.offset)).collect();
         for (n, i) in self.0.iter().enumerate() {
-            match std::panic::catch_unwind(AssertUnwindSafe(|| i.on_commit(&plain))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| i.on_commit(offsets))) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(interceptor = n, error = %e, "on_commit failed; ignored"),
                 Err(_) => tracing::warn!(interceptor = n, "on_commit panicked; ignored"),

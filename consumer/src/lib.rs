@@ -76,6 +76,6 @@ pub use error::{Error, Result};
 pub use group::assignor::{Assignor, RebalanceProtocol};
 pub use group::listener::ConsumerRebalanceListener;
 pub use interceptor::{ConsumerInterceptor, InterceptorError};
-pub use kafka_client::ConsumerGroupMetadata;
+pub use kafka_client::{ConsumerGroupMetadata, OffsetAndMetadata};
 pub use metrics::ConsumerMetrics;
 pub use record::{ConsumerRecord, Deserializer, IntDeserializer, StringDeserializer, TopicPartition};

@@ -382,12 +382,8 @@ impl Consumer {
         );
         if !revoked.is_empty() {
             if self.cfg.enable_auto_commit {
-                let offsets: BTreeMap<TopicPartition, i64> = revoked
-                    .iter()
-                    .filter_map(|tp| {
-                        self.assignment.get(tp).and_then(|st| st.position).map(|p| (tp.clone(), p))
-                    })
-                    .collect();
+                // with the leader epochs, as an auto-commit of the positions would (KIP-320)
+                let offsets = self.positions(|tp| revoked.contains(tp));
                 if let Err(e) = self.commit_sync(Some(offsets)).await {
                     tracing::warn!(error = %e, "committing revoked partitions failed");
                 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_consumer::{Consumer, ConsumerRecord, Error, TopicPartition};
+use kafka_consumer::{Consumer, ConsumerRecord, Error, OffsetAndMetadata, TopicPartition};
 use kafka_producer::{Producer, ProducerRecord};
 use kafka_test_broker::TestCluster;
 
@@ -96,6 +96,22 @@ async fn seek_positions_and_offset_lookups() {
 }
 
 #[tokio::test]
+async fn explicit_commits_keep_their_metadata_and_leader_epoch() {
+    let (c, _p) = setup("md", 2).await;
+    let mut con = consumer(&c, &[("group.id", "md-group"), ("enable.auto.commit", "false")]);
+    con.assign(tps("md", 2));
+    let (tp0, tp1) = (TopicPartition::new("md", 0), TopicPartition::new("md", 1));
+    let with_all = OffsetAndMetadata::new(5).with_metadata("checkpoint-7").with_leader_epoch(0);
+    let offsets = BTreeMap::from([(tp0.clone(), with_all.clone()), (tp1.clone(), 3.into())]);
+    con.commit_sync(Some(offsets)).await.unwrap();
+    let stored = &c.committed_offsets("md-group")[&("md".to_string(), 0)];
+    assert_eq!((stored.offset, stored.leader_epoch), (5, 0));
+    let committed = con.committed(&tps("md", 2)).await.unwrap();
+    assert_eq!(committed[&tp0], Some(with_all));
+    assert_eq!(committed[&tp1], Some(OffsetAndMetadata::new(3)), "no epoch, empty metadata");
+}
+
+#[tokio::test]
 async fn committed_offsets_are_resumed_by_a_new_consumer_of_the_group() {
     let (c, p) = setup("g", 2).await;
     for i in 0..40 {
@@ -115,7 +131,7 @@ async fn committed_offsets_are_resumed_by_a_new_consumer_of_the_group() {
     let committed = first.committed(&tps("g", 2)).await.unwrap();
     for tp in tps("g", 2) {
         let pos = first.position(&tp).await.unwrap();
-        assert_eq!(committed[&tp].unwrap_or(0), pos);
+        assert_eq!(committed[&tp].as_ref().map_or(0, |o| o.offset), pos);
         assert_eq!(c.committed_offset("readers", "g", tp.partition).unwrap_or(0), pos);
     }
     drop(first);

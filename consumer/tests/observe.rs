@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kafka_consumer::{Consumer, ConsumerInterceptor, ConsumerRecord, InterceptorError, TopicPartition};
+use kafka_consumer::{
+    Consumer, ConsumerInterceptor, ConsumerRecord, InterceptorError, OffsetAndMetadata, TopicPartition,
+};
 use kafka_producer::{Producer, ProducerRecord};
 use kafka_test_broker::TestCluster;
 use tokio::time::Instant;
@@ -105,12 +107,12 @@ async fn commit_async_goes_out_unawaited_and_in_order() {
     con.assign([tp.clone()]);
     // many commits, none awaited but the last: the last one made is the one that stays
     for offset in 1..=40 {
-        drop(con.commit_async(Some(BTreeMap::from([(tp.clone(), offset)]))));
+        drop(con.commit_async(Some(BTreeMap::from([(tp.clone(), offset.into())]))));
     }
-    con.commit_async(Some(BTreeMap::from([(tp.clone(), 3)]))).await.unwrap();
+    con.commit_async(Some(BTreeMap::from([(tp.clone(), 3.into())]))).await.unwrap();
     assert_eq!(c.committed_offset("g-async", "a", 0), Some(3), "commits were reordered");
     // a commit nobody awaits still reaches the coordinator
-    drop(con.commit_async(Some(BTreeMap::from([(tp.clone(), 7)]))));
+    drop(con.commit_async(Some(BTreeMap::from([(tp.clone(), 7.into())]))));
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.committed_offset("g-async", "a", 0) != Some(7) {
         assert!(Instant::now() < deadline, "the unawaited commit never arrived");
@@ -120,14 +122,17 @@ async fn commit_async_goes_out_unawaited_and_in_order() {
     con.seek(&tp, 0).unwrap();
     poll_until(&mut con, 10).await;
     drop(con.commit_async(None));
-    con.commit_sync(Some(BTreeMap::from([(tp.clone(), 9)]))).await.unwrap();
+    con.commit_sync(Some(BTreeMap::from([(tp.clone(), 9.into())]))).await.unwrap();
     assert_eq!(c.committed_offset("g-async", "a", 0), Some(9));
     con.commit_async(None).await.unwrap();
-    assert_eq!(con.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp], Some(10));
+    assert_eq!(
+        con.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp].as_ref().map(|o| o.offset),
+        Some(10)
+    );
     // without a group the handle reports the error
     let mut plain = consumer(&c, &[]);
     plain.assign([tp.clone()]);
-    assert!(plain.commit_async(Some(BTreeMap::from([(tp.clone(), 1)]))).await.is_err());
+    assert!(plain.commit_async(Some(BTreeMap::from([(tp.clone(), 1.into())]))).await.is_err());
     con.close().await.unwrap();
     c.shutdown();
 }
@@ -144,8 +149,12 @@ impl ConsumerInterceptor for DropOdd {
         records.retain(|r| r.offset % 2 == 0);
         Ok(())
     }
-    fn on_commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<(), InterceptorError> {
-        self.0.0.lock().unwrap().push(format!("drop-odd commit {:?}", offsets.values().collect::<Vec<_>>()));
+    fn on_commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<(), InterceptorError> {
+        let offsets: Vec<i64> = offsets.values().map(|o| o.offset).collect();
+        self.0.0.lock().unwrap().push(format!("drop-odd commit {offsets:?}"));
         Ok(())
     }
 }
@@ -160,7 +169,7 @@ impl ConsumerInterceptor for Failing {
         }
         Err("on_consume refuses".into())
     }
-    fn on_commit(&self, _: &BTreeMap<TopicPartition, i64>) -> Result<(), InterceptorError> {
+    fn on_commit(&self, _: &BTreeMap<TopicPartition, OffsetAndMetadata>) -> Result<(), InterceptorError> {
         self.0.0.lock().unwrap().push("failing commit".into());
         Err("on_commit refuses".into())
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kafka_consumer::{Consumer, ConsumerRecord, Error, TopicPartition};
+use kafka_consumer::{Consumer, ConsumerRecord, Error, OffsetAndMetadata, TopicPartition};
 use kafka_producer::{Producer, ProducerRecord};
 use kafka_protocol::ApiKey;
 use kafka_test_broker::TestCluster;
@@ -165,4 +165,30 @@ async fn a_committed_offset_is_validated_with_its_leader_epoch() {
     let want: Vec<(i64, String)> = (0..6).map(|i| (6 + i, format!("new-{i}"))).collect();
     assert_eq!(values(&got), want, "resumed at the divergence, not at the committed 10");
     assert_eq!(validations(&c), before + 1, "the committed position was validated once");
+}
+
+#[tokio::test]
+async fn a_seek_with_a_leader_epoch_is_validated_and_a_plain_seek_is_not() {
+    let (c, p) = cluster().await;
+    let tp = TopicPartition::new("t", 0);
+    let mut first = consumer(&c, "earliest");
+    truncated_under(&mut first, &c, &p).await;
+
+    // Java's seek(tp, OffsetAndMetadata): offset 10 was reached under epoch 0, which the new
+    // leader's log ends at 6
+    let before = validations(&c);
+    let mut with_epoch = consumer(&c, "earliest");
+    with_epoch.seek_with_metadata(&tp, &OffsetAndMetadata::new(10).with_leader_epoch(0)).unwrap();
+    let got = poll_up_to(&mut with_epoch, 6, Duration::from_secs(10)).await;
+    let want: Vec<(i64, String)> = (0..6).map(|i| (6 + i, format!("new-{i}"))).collect();
+    assert_eq!(values(&got), want, "resumed at the divergence");
+    assert_eq!(validations(&c), before + 1, "the position was validated once");
+
+    // a plain seek has no epoch to validate: it reads from 10 as asked
+    let before = validations(&c);
+    let mut plain = consumer(&c, "earliest");
+    plain.seek(&tp, 10).unwrap();
+    let got = poll_up_to(&mut plain, 2, Duration::from_secs(10)).await;
+    assert_eq!(values(&got), [(10, "new-4".to_string()), (11, "new-5".to_string())]);
+    assert_eq!(validations(&c), before, "nothing to validate");
 }

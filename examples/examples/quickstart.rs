@@ -157,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 &(0..PARTITIONS).map(|p| kafka_consumer::TopicPartition::new(&topic, p)).collect::<Vec<_>>(),
             )
             .await?;
-    let committed_total: i64 = committed.values().map(|o| o.unwrap_or(0)).sum();
+    let committed_total: i64 = committed.values().map(|o| o.as_ref().map_or(0, |o| o.offset)).sum();
     for (i, (n, partitions)) in per_member.iter().enumerate() {
         println!("consumer {i}: {n} records, {partitions} partitions at the end");
     }

@@ -126,7 +126,8 @@ async fn group_offsets_are_listed_altered_and_deleted_as_a_consumer_sees_them() 
     let (tp0, tp1) = (TopicPartition::new(name.clone(), 0), TopicPartition::new(name.clone(), 1));
     let mut c = consumer();
     c.assign([ctp.clone()]);
-    c.commit_sync(Some([(ctp.clone(), 2)].into())).await.unwrap();
+    let mine = OffsetAndMetadata::new(2).with_metadata("from-consumer").with_leader_epoch(0);
+    c.commit_sync(Some([(ctp.clone(), mine.clone())].into())).await.unwrap();
     c.close().await.unwrap();
 
     let listed = a.list_consumer_groups(&[]).await.unwrap();
@@ -138,18 +139,22 @@ async fn group_offsets_are_listed_altered_and_deleted_as_a_consumer_sees_them() 
 
     let all = a.list_consumer_group_offsets(&group, None).await.unwrap();
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!(all[&tp0].as_ref().unwrap().as_ref().map(|o| o.offset), Some(2));
+    assert_eq!(all[&tp0].as_ref().unwrap().as_ref(), Some(&mine), "offset, epoch and metadata");
     let some = a.list_consumer_group_offsets(&group, Some(&[tp0.clone(), tp1.clone()])).await.unwrap();
     assert_eq!(*some[&tp1].as_ref().unwrap(), None, "nothing committed for partition 1");
 
     let altered = a
-        .alter_consumer_group_offsets(&group, &[(tp0.clone(), OffsetAndMetadata::new(7))].into())
+        .alter_consumer_group_offsets(
+            &group,
+            &[(tp0.clone(), OffsetAndMetadata::new(7).with_metadata("admin"))].into(),
+        )
         .await
         .unwrap();
     assert!(altered[&tp0].is_ok(), "{altered:?}");
     let mut c = consumer();
     c.assign([ctp.clone()]);
-    assert_eq!(c.committed(std::slice::from_ref(&ctp)).await.unwrap()[&ctp], Some(7));
+    let committed = c.committed(std::slice::from_ref(&ctp)).await.unwrap().remove(&ctp).flatten();
+    assert_eq!(committed, Some(OffsetAndMetadata::new(7).with_metadata("admin")));
     let first = loop {
         if let Some(r) = c.poll(Duration::from_secs(1)).await.unwrap().into_iter().next() {
             break r;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use integration_tests::{target, unique_topic};
-use kafka_consumer::{Consumer, TopicPartition};
+use kafka_consumer::{Consumer, OffsetAndMetadata, TopicPartition};
 use kafka_producer::{Producer, ProducerRecord};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +47,11 @@ async fn produce_then_consume_byte_exact_and_resume_from_committed() {
     }
     assert_eq!(got.len(), 20, "max.poll.records");
     first.commit_sync(None).await.unwrap();
-    assert_eq!(first.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp], Some(20));
+    // the position is committed with the leader epoch of the last record handed out (KIP-320)
+    let epoch = got.last().and_then(|r| r.leader_epoch);
+    assert!(epoch.is_some(), "Kafka 4 records carry their leader epoch");
+    let want = OffsetAndMetadata { offset: 20, leader_epoch: epoch, metadata: String::new() };
+    assert_eq!(first.committed(std::slice::from_ref(&tp)).await.unwrap()[&tp], Some(want));
     assert_eq!(first.end_offsets(std::slice::from_ref(&tp)).await.unwrap()[&tp], 50);
     first.close().await.unwrap();
 

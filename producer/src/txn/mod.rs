@@ -67,21 +67,7 @@ pub(crate) fn supports_v2(v: &kafka_client::conn::ApiVersions) -> bool {
 const CONCURRENT_TXN_BACKOFF: Duration = Duration::from_millis(20);
 
 /// An offset to commit with the transaction (Java's `OffsetAndMetadata`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The next offset to consume.
-    pub offset: i64,
-    /// The leader epoch of the last consumed record, if known.
-    pub leader_epoch: Option<i32>,
-    /// Free-form metadata.
-    pub metadata: Option<String>,
-}
-
-impl From<i64> for OffsetAndMetadata {
-    fn from(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: None, metadata: None }
-    }
-}
+pub use kafka_client::OffsetAndMetadata;
 
 /// One attempt's outcome.
 pub(crate) enum Step<T> {
@@ -447,7 +433,7 @@ impl Producer {
                 partition_index: tp.partition(),
                 committed_offset: o.offset,
                 committed_leader_epoch: o.leader_epoch.unwrap_or(-1),
-                committed_metadata: o.metadata,
+                committed_metadata: Some(o.metadata),
                 ..Default::default()
             });
         }
