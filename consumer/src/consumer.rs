@@ -38,7 +38,7 @@ pub(crate) struct PartitionState {
     pub(crate) position: Option<i64>,
     /// The next offset to fetch (ahead of `position` while records are buffered).
     pub(crate) fetch_position: Option<i64>,
-    paused: bool,
+    pub(crate) paused: bool,
     /// The leader epoch of the last record handed out (committed with the position, KIP-320).
     pub(crate) position_epoch: Option<i32>,
     /// The leader epoch of the last batch fetched, or of a committed offset (Java's
@@ -58,6 +58,13 @@ pub(crate) struct PartitionState {
     /// The high watermark (last stable offset with read_committed) of the latest fetch
     /// response, for `records-lag`.
     end_offset: Option<i64>,
+}
+
+impl PartitionState {
+    /// The position's distance to `end_offset` (`records-lag`, `current_lag`).
+    pub(crate) fn lag(&self) -> Option<i64> {
+        Some((self.end_offset? - self.position?).max(0))
+    }
 }
 
 /// The Kafka consumer (assign mode). Methods take `&mut self`, as Java's consumer is used from
@@ -184,11 +191,7 @@ impl Consumer {
 
     /// A snapshot of the consumer's metrics (Java's `KafkaConsumer.metrics()`, typed).
     pub fn metrics(&self) -> ConsumerMetrics {
-        let lag = self
-            .assignment
-            .iter()
-            .filter_map(|(tp, st)| Some((tp.clone(), (st.end_offset? - st.position?).max(0))))
-            .collect();
+        let lag = self.assignment.iter().filter_map(|(tp, st)| Some((tp.clone(), st.lag()?))).collect();
         let now = Instant::now();
         let mut m = self.metrics.snapshot(now, self.assignment.len(), lag);
         let c = self.commit_stats.lock().unwrap_or_else(|p| p.into_inner());

@@ -118,6 +118,9 @@ pub enum Error {
     /// An operation needs `group.id`.
     #[error("{0} needs group.id to be set")]
     NoGroup(&'static str),
+    /// An operation needs group management (`subscribe`), not a manual `assign`.
+    #[error("{0} needs a group subscription (subscribe), not a manual assignment")]
+    NotSubscribed(&'static str),
     /// Not implemented by this consumer yet.
     #[error("{0} is not supported by this consumer yet")]
     Unsupported(&'static str),

@@ -36,6 +36,7 @@
 //! - `consumer.rs`: [`Consumer`]: assignment, positions, the prefetching fetch path
 //!   (`send_fetches` / `complete_fetches` / `apply_fetches`), ListOffsets, commits,
 //!   [`Consumer::metrics`].
+//! - `topics.rs`: `partitions_for`, `list_topics`, `paused`, `current_lag` (no fetching).
 //! - `validate.rs`: KIP-320 truncation detection: positions validated with
 //!   OffsetForLeaderEpoch after a leader epoch change, diverging epochs from Fetch.
 //! - `commit.rs`: the ordered commit task behind `commit_sync` / [`Consumer::commit_async`]
@@ -67,6 +68,7 @@ mod interceptor;
 mod membership;
 mod metrics;
 mod record;
+mod topics;
 mod validate;
 
 pub use commit::CommitHandle;

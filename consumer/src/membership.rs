@@ -169,6 +169,16 @@ impl Consumer {
         self.metadata.set_all_topics(false);
     }
 
+    /// Makes the consumer rejoin its group at the next `poll` (Java's `enforceRebalance`,
+    /// KIP-568), e.g. after the application changed what its assignor bases a plan on. A
+    /// rebalance already pending is not doubled. Fails without group management (`assign`).
+    pub fn enforce_rebalance(&mut self, reason: Option<&str>) -> Result<()> {
+        let Some(g) = &self.group else { return Err(Error::NotSubscribed("enforce_rebalance")) };
+        let reason = reason.unwrap_or("the application asked for a rebalance").to_owned();
+        g.ctx.state().request_rejoin(RejoinReason::Requested(reason));
+        Ok(())
+    }
+
     /// The subscribed topics (for a pattern: those it matches now).
     pub fn subscription(&self) -> BTreeSet<String> {
         self.subscription.topics().cloned().unwrap_or_default()

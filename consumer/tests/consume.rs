@@ -239,3 +239,61 @@ async fn auto_commit_never_commits_records_not_yet_returned() {
         "close commits exactly what was returned"
     );
 }
+
+#[tokio::test]
+async fn topics_partitions_paused_and_current_lag_are_answered_without_fetching_records() {
+    let (c, p) = setup("info", 3).await;
+    let mut con = consumer(&c, &[("max.poll.records", "4"), ("auto.offset.reset", "earliest")]);
+    let parts = con.partitions_for("info").await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.partition).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(parts.iter().all(|p| p.leader.is_some() && p.replicas.len() == 3), "{parts:?}");
+    let topics = con.list_topics().await.unwrap();
+    assert_eq!(topics["info"].len(), 3, "{topics:?}");
+    assert!(!topics.contains_key("no-such-topic"), "{topics:?}");
+
+    for i in 0..10 {
+        p.send(ProducerRecord::new("info").partition(1).value(format!("{i}"))).await.unwrap();
+    }
+    let tp = TopicPartition::new("info", 1);
+    con.assign(tps("info", 3));
+    assert_eq!(con.current_lag(&tp), None, "nothing fetched yet");
+    assert_eq!(con.current_lag(&TopicPartition::new("other", 0)), None, "not assigned");
+    let got = poll_n(&mut con, 4).await;
+    let position = con.position(&tp).await.unwrap();
+    assert_eq!(position, got.len() as i64);
+    assert_eq!(con.current_lag(&tp), Some(10 - position), "high watermark 10");
+
+    con.pause(&[tp.clone()]).unwrap();
+    assert_eq!(con.paused(), [tp.clone()].into());
+    con.resume(&[tp.clone()]).unwrap();
+    assert!(con.paused().is_empty());
+
+    let strict = TestCluster::builder().brokers(1).auto_create_topics(false).start().await.unwrap();
+    let con = consumer(&strict, &[("request.timeout.ms", "1000"), ("default.api.timeout.ms", "2000")]);
+    let e = con.partitions_for("no-such-topic").await.unwrap_err();
+    assert!(e.to_string().contains("no-such-topic"), "{e}");
+}
+
+#[tokio::test]
+async fn enforce_rebalance_makes_the_member_rejoin_and_needs_a_subscription() {
+    let (c, _p) = setup("er", 2).await;
+    let mut assigned = consumer(&c, &[("group.id", "er-group")]);
+    assigned.assign(tps("er", 2));
+    let e = assigned.enforce_rebalance(None).unwrap_err();
+    assert!(matches!(e, Error::NotSubscribed("enforce_rebalance")), "{e}");
+
+    let mut con = consumer(&c, &[("group.id", "er-group-2")]);
+    con.subscribe(["er"]).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while con.assignment().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no assignment");
+        con.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    let first = con.group_metadata().unwrap().generation_id;
+    con.enforce_rebalance(Some("testing")).unwrap();
+    while con.group_metadata().unwrap().generation_id == first {
+        assert!(tokio::time::Instant::now() < deadline, "no rebalance after enforce_rebalance");
+        con.poll(Duration::from_millis(100)).await.unwrap();
+    }
+    assert_eq!(con.assignment().len(), 2, "the only member keeps every partition");
+}

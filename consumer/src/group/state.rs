@@ -62,6 +62,8 @@ pub enum RejoinReason {
     MetadataChanged,
     /// A cooperative rebalance revoked partitions; the follow-up rebalance hands them out.
     CooperativeFollowUp,
+    /// The application asked (`enforce_rebalance`), for this reason.
+    Requested(String),
 }
 
 /// Shared group state: the member state, generation, timers and pending signals.
