@@ -263,9 +263,9 @@ async fn topics_partitions_paused_and_current_lag_are_answered_without_fetching_
     assert_eq!(position, got.len() as i64);
     assert_eq!(con.current_lag(&tp), Some(10 - position), "high watermark 10");
 
-    con.pause(&[tp.clone()]).unwrap();
+    con.pause(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(con.paused(), [tp.clone()].into());
-    con.resume(&[tp.clone()]).unwrap();
+    con.resume(std::slice::from_ref(&tp)).unwrap();
     assert!(con.paused().is_empty());
 
     let strict = TestCluster::builder().brokers(1).auto_create_topics(false).start().await.unwrap();
