@@ -177,6 +177,15 @@ async fn faults_fail_delay_close_and_stop_brokers() {
     cluster.inject(Fault::new(ApiKey::Metadata, 1, FaultAction::CloseConnection));
     c.send(12, &metadata_for(&["t"])).await;
     assert!(c.is_closed().await);
+    // an error injected into an API with no error answer to build closes the connection
+    // instead of leaving the client waiting for its request timeout
+    let mut c = RawClient::connect(addr).await.unwrap();
+    cluster.inject(Fault::new(ApiKey::DescribeConfigs, 1, FaultAction::Error(ErrorCode::NotController)));
+    c.send(4, &DescribeConfigsRequest::default()).await;
+    assert!(c.is_closed().await, "closed, not left waiting");
+    let mut c = RawClient::connect(addr).await.unwrap();
+    let answered = c.call(4, &DescribeConfigsRequest::default()).await;
+    assert!(answered.results.is_empty(), "the next DescribeConfigs is answered: {answered:?}");
     // broker down: port refuses, leadership moves with an epoch bump; back up with its data
     let before = cluster.partition("t", 0).unwrap();
     let leader = before.leader;
