@@ -4,7 +4,9 @@
 //!
 //! `--sasl-user NAME:PASSWORD` (repeatable) requires SASL (PLAIN, SCRAM-SHA-256/512) on every
 //! listener, `--sasl-session-lifetime-ms MS` makes sessions expire (KIP-368 re-authentication);
-//! `--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]` serves TLS (mTLS with a client CA).
+//! `--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]` serves TLS (mTLS with a client CA);
+//! `--transaction-version 0|1|2` sets the finalized `transaction.version` feature (default 2:
+//! transactions v2, KIP-890; 0 or 1 serve the pre-KIP-890 protocol to clients).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -15,7 +17,7 @@ fn usage(msg: &str) -> ExitCode {
     eprintln!(
         "{msg}\nusage: kafka-test-broker [--brokers N] [--listen 127.0.0.1:PORT] [--partitions N] [--replication-factor N]\n\
          \x20                        [--sasl-user NAME:PASSWORD]... [--sasl-session-lifetime-ms MS]\n\
-         \x20                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]"
+         \x20                        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--transaction-version 0|1|2]"
     );
     ExitCode::from(2)
 }
@@ -28,6 +30,7 @@ async fn main() -> ExitCode {
     let mut rf: Option<i16> = None;
     let mut users: Vec<(String, String)> = Vec::new();
     let mut session_lifetime_ms: Option<u64> = None;
+    let mut transaction_version: Option<i16> = None;
     let (mut tls_cert, mut tls_key, mut tls_ca) = (None, None, None);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -67,6 +70,10 @@ async fn main() -> ExitCode {
                 Ok(ms) if ms > 0 => session_lifetime_ms = Some(ms),
                 _ => return usage("--sasl-session-lifetime-ms needs a positive number"),
             },
+            "--transaction-version" => match value().parse() {
+                Ok(v @ 0..=2) => transaction_version = Some(v),
+                _ => return usage("--transaction-version needs 0, 1 or 2"),
+            },
             "--tls-cert" => tls_cert = Some(value()),
             "--tls-key" => tls_key = Some(value()),
             "--tls-client-ca" => tls_ca = Some(value()),
@@ -78,6 +85,9 @@ async fn main() -> ExitCode {
     builder = builder.default_replication_factor(rf.unwrap_or(brokers.min(3) as i16));
     for (name, password) in users {
         builder = builder.sasl_user(name, password);
+    }
+    if let Some(v) = transaction_version {
+        builder = builder.transaction_version(v);
     }
     if let Some(ms) = session_lifetime_ms {
         builder = builder.sasl_session_lifetime(std::time::Duration::from_millis(ms));
