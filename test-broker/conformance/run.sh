@@ -81,13 +81,15 @@ start_broker SECURE secure --brokers 1 --listen "127.0.0.1:0" \
     --sasl-user alice:alice-secret --sasl-session-lifetime-ms 1500 \
     --tls-cert "$WORK/broker.pem" --tls-key "$WORK/broker.key"
 echo "kafka-test-broker (SASL_SSL, 1 broker) at $SECURE"
+start_broker TXV1 txv1 --brokers 1 --listen "127.0.0.1:0" --transaction-version 1
+echo "kafka-test-broker (transaction.version=1, 1 broker) at $TXV1"
 
 STATUS=0
 "$VENV/bin/python" "$HERE/conformance.py" "$BOOTSTRAP" "$SECURE" "$WORK/ca.pem" || STATUS=1
 if [[ "$JAVA_OK" == 1 ]]; then
     java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         -cp "$HERE/java/target/classes:$(cat "$HERE/java/target/classpath.txt")" \
-        Conformance "$BOOTSTRAP" "$SECURE" "$WORK/ca.pem" || STATUS=1
+        Conformance "$BOOTSTRAP" "$SECURE" "$WORK/ca.pem" "$TXV1" || STATUS=1
 else
     echo "FAIL java: build the conformance program with Maven (its output is above)"
     STATUS=1

@@ -42,6 +42,7 @@ public final class Conformance {
     /** The SASL_SSL broker (user alice, 1.5 s sessions) and the CA that signed its certificate. */
     private static String secureBootstrap;
     private static String caPem;
+    private static String txV1Bootstrap;
     private static final List<String> FAILURES = new ArrayList<>();
 
     interface Check {
@@ -123,8 +124,12 @@ public final class Conformance {
     }
 
     private static Admin admin() {
+        return admin(bootstrap);
+    }
+
+    private static Admin admin(String servers) {
         Properties p = new Properties();
-        p.put("bootstrap.servers", bootstrap);
+        p.put("bootstrap.servers", servers);
         p.put("default.api.timeout.ms", "30000");
         return Admin.create(p);
     }
@@ -143,15 +148,86 @@ public final class Conformance {
         return p;
     }
 
+    // Commits, aborts and commits again with offsets in the transaction, on the cluster at
+    // `servers`: with transactions v2 (KIP-890) each EndTxn bumps the producer epoch, before it
+    // the epoch stays.
+    private static void transactions(String servers, String topic, int replicas, boolean v2) throws Exception {
+        String txTopic = topic + "-tx";
+        String txId = "java-tx-" + topic;
+        String group = "java-tx-group-" + topic;
+        try (Admin admin = admin(servers)) {
+            admin.createTopics(List.of(new NewTopic(txTopic, 1, (short) replicas))).all().get();
+            Properties p = new Properties();
+            p.put("bootstrap.servers", servers);
+            p.put("transactional.id", txId);
+            p.put("key.serializer", StringSerializer.class.getName());
+            p.put("value.serializer", StringSerializer.class.getName());
+            int first;
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                producer.initTransactions();
+                first = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
+                producer.beginTransaction();
+                for (int i = 0; i < 3; i++) {
+                    producer.send(new ProducerRecord<>(txTopic, "committed-" + i));
+                }
+                producer.sendOffsetsToTransaction(
+                        Map.of(new TopicPartition(txTopic, 0), new OffsetAndMetadata(3)),
+                        new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+                producer.commitTransaction();
+                producer.beginTransaction();
+                producer.send(new ProducerRecord<>(txTopic, "aborted"));
+                producer.flush();
+                producer.abortTransaction();
+                producer.beginTransaction();
+                producer.send(new ProducerRecord<>(txTopic, "committed-3"));
+                producer.commitTransaction();
+            }
+            int last = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
+            if (v2) {
+                require(last == first + 3, "one epoch bump per EndTxn under transactions v2: " + first + " -> " + last);
+            } else {
+                require(last == first, "one epoch for every transaction before KIP-890: " + first + " -> " + last);
+            }
+            OffsetAndMetadata o = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
+                    .get(new TopicPartition(txTopic, 0));
+            require(o != null && o.offset() == 3, "transactional offset committed: " + o);
+        }
+        Properties c = new Properties();
+        c.put("bootstrap.servers", servers);
+        c.put("isolation.level", "read_committed");
+        c.put("key.deserializer", StringDeserializer.class.getName());
+        c.put("value.deserializer", StringDeserializer.class.getName());
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
+            TopicPartition tp = new TopicPartition(txTopic, 0);
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            List<String> got = new ArrayList<>();
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (got.size() < 4 && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    got.add(r.value());
+                }
+            }
+            for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                got.add(r.value());
+            }
+            require(got.equals(List.of("committed-0", "committed-1", "committed-2", "committed-3")),
+                    "read_committed sees the committed records only: " + got);
+        }
+    }
+
     public static void main(String[] args) throws Exception {
-        if (args.length != 1 && args.length != 3) {
-            System.err.println("usage: Conformance BOOTSTRAP [SASL_SSL_BOOTSTRAP CA_PEM]");
+        if (args.length != 1 && args.length != 3 && args.length != 4) {
+            System.err.println("usage: Conformance BOOTSTRAP [SASL_SSL_BOOTSTRAP CA_PEM [TXV1_BOOTSTRAP]]");
             System.exit(2);
         }
         bootstrap = args[0];
-        if (args.length == 3) {
+        if (args.length >= 3) {
             secureBootstrap = args[1];
             caPem = args[2];
+        }
+        if (args.length == 4) {
+            txV1Bootstrap = args[3];
         }
         String topic = "java-" + UUID.randomUUID().toString().substring(0, 8);
 
@@ -246,66 +322,12 @@ public final class Conformance {
             }
         });
 
-        check("java: transactions v2 (KIP-890): commit, abort, offsets, an epoch per transaction", () -> {
-            String txTopic = topic + "-tx";
-            String txId = "java-tx-" + topic;
-            String group = "java-tx-group-" + topic;
-            try (Admin admin = admin()) {
-                admin.createTopics(List.of(new NewTopic(txTopic, 1, (short) 3))).all().get();
-                Properties p = new Properties();
-                p.put("bootstrap.servers", bootstrap);
-                p.put("transactional.id", txId);
-                p.put("key.serializer", StringSerializer.class.getName());
-                p.put("value.serializer", StringSerializer.class.getName());
-                int first;
-                try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
-                    producer.initTransactions();
-                    first = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
-                    producer.beginTransaction();
-                    for (int i = 0; i < 3; i++) {
-                        producer.send(new ProducerRecord<>(txTopic, "committed-" + i));
-                    }
-                    producer.sendOffsetsToTransaction(
-                            Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(3)),
-                            new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
-                    producer.commitTransaction();
-                    producer.beginTransaction();
-                    producer.send(new ProducerRecord<>(txTopic, "aborted"));
-                    producer.flush();
-                    producer.abortTransaction();
-                    producer.beginTransaction();
-                    producer.send(new ProducerRecord<>(txTopic, "committed-3"));
-                    producer.commitTransaction();
-                }
-                int last = admin.describeTransactions(List.of(txId)).description(txId).get().producerEpoch();
-                require(last == first + 3, "one epoch bump per EndTxn under transactions v2: " + first + " -> " + last);
-                OffsetAndMetadata o = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get()
-                        .get(new TopicPartition(topic, 0));
-                require(o != null && o.offset() == 3, "transactional offset committed: " + o);
-            }
-            Properties c = new Properties();
-            c.put("bootstrap.servers", bootstrap);
-            c.put("isolation.level", "read_committed");
-            c.put("key.deserializer", StringDeserializer.class.getName());
-            c.put("value.deserializer", StringDeserializer.class.getName());
-            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(c)) {
-                TopicPartition tp = new TopicPartition(txTopic, 0);
-                consumer.assign(List.of(tp));
-                consumer.seekToBeginning(List.of(tp));
-                List<String> got = new ArrayList<>();
-                long deadline = System.currentTimeMillis() + 30_000;
-                while (got.size() < 4 && System.currentTimeMillis() < deadline) {
-                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
-                        got.add(r.value());
-                    }
-                }
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
-                    got.add(r.value());
-                }
-                require(got.equals(List.of("committed-0", "committed-1", "committed-2", "committed-3")),
-                        "read_committed sees the committed records only: " + got);
-            }
-        });
+        check("java: transactions v2 (KIP-890): commit, abort, offsets, an epoch per transaction",
+                () -> transactions(bootstrap, topic, 3, true));
+        if (txV1Bootstrap != null) {
+            check("java: transactions v1 (transaction.version=1): commit, abort, offsets, one epoch",
+                    () -> transactions(txV1Bootstrap, topic, 1, false));
+        }
 
         check("java: admin elect leaders, reassign partitions, describe log dirs", () -> {
             try (Admin admin = admin()) {
