@@ -132,15 +132,68 @@ pub fn compress(codec: Compression, level: Option<i32>, input: &[u8], out: &mut 
             if !zstd::compression_level_range().contains(&level) {
                 return Err(compress_err(codec, format_args!("level {level} is outside the zstd range")));
             }
-            let mut enc =
-                zstd::stream::write::Encoder::new(out.writer(), level).map_err(|e| compress_err(codec, e))?;
-            enc.set_pledged_src_size(Some(input.len() as u64)).map_err(|e| compress_err(codec, e))?;
-            enc.include_contentsize(true).map_err(|e| compress_err(codec, e))?;
-            enc.write_all(input).map_err(|e| compress_err(codec, e))?;
-            enc.finish().map_err(|e| compress_err(codec, e))?;
-            Ok(())
+            zstd_compress(level, input, out).map_err(|e| compress_err(codec, e))
         }
     }
+}
+
+thread_local! {
+    /// A zstd compression context per thread, kept for its level: creating one per batch (its
+    /// tables and window) cost more than compressing a 16 KiB batch.
+    static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    /// A zstd decompression context per thread (see `ZSTD`).
+    static UNZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The usual case in one call on a reused context: a frame whose header gives its content
+/// size, within `limit`, that decompresses to exactly that size. `None` for anything else
+/// (unknown size, several frames, damage): the streaming decoder then reads it under the cap
+/// and reports the error.
+fn zstd_decompress_known_size(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let size = usize::try_from(zstd::zstd_safe::get_frame_content_size(input).ok()??).ok()?;
+    if size > limit || size > MAX_RESERVE {
+        return None;
+    }
+    UNZSTD.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match &mut *cell {
+            Some(d) => d,
+            slot => slot.insert(zstd::bulk::Decompressor::new().ok()?),
+        };
+        let mut out = Vec::with_capacity(size);
+        match decompressor.decompress_to_buffer(input, &mut out) {
+            Ok(n) if n == size => Some(out),
+            _ => None,
+        }
+    })
+}
+
+/// One zstd frame of `input` (content size in its header) appended to `out`.
+fn zstd_compress(level: i32, input: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
+    ZSTD.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let compressor = match &mut *cell {
+            Some((l, c)) if *l == level => c,
+            slot => &mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1,
+        };
+        let start = out.len();
+        out.resize(start + zstd::zstd_safe::compress_bound(input.len()), 0);
+        match compressor.compress_to_buffer(input, &mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    })
 }
 
 /// Decompresses `input`, producing at most `limit` bytes.
@@ -172,11 +225,14 @@ pub(crate) fn decompress_inner(
         }
         Compression::Snappy => snappy::decompress(input, limit)?,
         Compression::Lz4 => lz4::decompress_frame(input, limit, lz4_ignore_header_checksum)?,
-        Compression::Zstd => {
-            let dec =
-                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| decompress_err(codec, e))?;
-            read_capped(codec, dec, zstd_size_hint(input), limit)?
-        }
+        Compression::Zstd => match zstd_decompress_known_size(input, limit) {
+            Some(out) => out,
+            None => {
+                let dec =
+                    zstd::stream::read::Decoder::with_buffer(input).map_err(|e| decompress_err(codec, e))?;
+                read_capped(codec, dec, zstd_size_hint(input), limit)?
+            }
+        },
     };
     Ok(Bytes::from(out))
 }
@@ -346,5 +402,46 @@ mod tests {
                 assert!(decompress(c, &out[..cut], 1 << 20).is_err(), "{c} cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn zstd_frames_carry_their_content_size_and_the_reused_context_follows_the_level() {
+        let input = sample(20_000);
+        let mut sizes = Vec::new();
+        for level in [3, 3, 19, 1, 3] {
+            let mut out = BytesMut::new();
+            out.put_slice(b"head");
+            compress(Compression::Zstd, Some(level), &input, &mut out).unwrap();
+            assert_eq!(&out[..4], b"head", "appended after what was there");
+            let frame = &out[4..];
+            assert_eq!(zstd::zstd_safe::get_frame_content_size(frame).unwrap(), Some(input.len() as u64));
+            assert_eq!(
+                decompress(Compression::Zstd, frame, input.len()).unwrap(),
+                &input[..],
+                "level {level}"
+            );
+            sizes.push(frame.len());
+        }
+        assert_eq!(sizes[0], sizes[1], "the same level gives the same frame");
+        assert_eq!(sizes[0], sizes[4], "back at level 3 after other levels");
+        assert!(sizes[2] != sizes[0] && sizes[3] != sizes[0], "other levels, other frames: {sizes:?}");
+    }
+
+    #[test]
+    fn zstd_input_the_one_call_path_cannot_take_goes_through_the_streaming_decoder() {
+        let (a, b) = (sample(3000), sample(5000));
+        let (mut fa, mut fb) = (BytesMut::new(), BytesMut::new());
+        compress(Compression::Zstd, None, &a, &mut fa).unwrap();
+        compress(Compression::Zstd, None, &b, &mut fb).unwrap();
+        // two frames back to back: the first header's size is not the whole output
+        let both = [&fa[..], &fb[..]].concat();
+        assert_eq!(zstd_decompress_known_size(&both, 1 << 20), None);
+        let out = decompress(Compression::Zstd, &both, 1 << 20).unwrap();
+        assert_eq!(out, [a.as_slice(), b.as_slice()].concat());
+        // a frame announcing more than the cap: refused before any allocation of that size
+        assert_eq!(zstd_decompress_known_size(&fb, 4999), None);
+        assert!(matches!(decompress(Compression::Zstd, &fb, 4999), Err(Error::DecompressionLimit { .. })));
+        // the usual single frame takes the one-call path
+        assert_eq!(zstd_decompress_known_size(&fb, 1 << 20).as_deref(), Some(b.as_slice()));
     }
 }
