@@ -38,8 +38,9 @@ pub(super) fn compress_frame(input: &[u8], out: &mut BytesMut) {
     out.put_u8(flg);
     out.put_u8(BD_64K);
     out.put_u8(header_checksum(&[flg, BD_64K]));
-    let max = lz4_flex::block::get_maximum_output_size(BLOCK_64K);
     for block in input.chunks(BLOCK_64K) {
+        // room for this block's worst case (not a whole 64 KiB block's: zeroed on every call)
+        let max = lz4_flex::block::get_maximum_output_size(block.len());
         let len_at = out.len();
         out.put_u32_le(0);
         let start = out.len();
