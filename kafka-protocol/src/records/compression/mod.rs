@@ -17,7 +17,7 @@
 mod lz4;
 mod snappy;
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -111,7 +111,10 @@ pub fn compress(codec: Compression, level: Option<i32>, input: &[u8], out: &mut 
                 Some(l @ 1..=9) => l as u32,
                 Some(l) => return Err(compress_err(codec, format_args!("level {l} is outside 1..=9"))),
             };
-            gzip_compress(level, input, out).map_err(|e| compress_err(codec, e))
+            let mut enc = flate2::write::GzEncoder::new(out.writer(), flate2::Compression::new(level));
+            enc.write_all(input).map_err(|e| compress_err(codec, e))?;
+            enc.finish().map_err(|e| compress_err(codec, e))?;
+            Ok(())
         }
         Compression::Snappy => snappy::compress_xerial(input, out),
         Compression::Lz4 => {
@@ -132,52 +135,6 @@ pub fn compress(codec: Compression, level: Option<i32>, input: &[u8], out: &mut 
             zstd_compress(level, input, out).map_err(|e| compress_err(codec, e))
         }
     }
-}
-
-thread_local! {
-    /// A deflate context per thread, kept for its level and reset for each batch (creating one
-    /// allocates and clears its window and hash tables).
-    static GZIP: std::cell::RefCell<Option<(u32, flate2::Compress)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// One gzip member of `input` (RFC 1952: header without name or time, raw deflate, CRC-32 and
-/// size) appended to `out`.
-fn gzip_compress(level: u32, input: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
-    use flate2::{Compress, FlushCompress, Status};
-    GZIP.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let deflate = match &mut *cell {
-            Some((l, c)) if *l == level => {
-                c.reset();
-                c
-            }
-            slot => &mut slot.insert((level, Compress::new(flate2::Compression::new(level), false))).1,
-        };
-        let header_at = out.len();
-        out.put_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-        let start = out.len();
-        let mut room = input.len() + input.len() / 1000 + 64;
-        loop {
-            let (read, written) = (deflate.total_in() as usize, deflate.total_out() as usize);
-            out.resize(start + room, 0);
-            let status = deflate
-                .compress(&input[read..], &mut out[start + written..], FlushCompress::Finish)
-                .map_err(|e| {
-                    out.truncate(header_at);
-                    std::io::Error::other(e)
-                })?;
-            if status == Status::StreamEnd {
-                out.truncate(start + deflate.total_out() as usize);
-                break;
-            }
-            room *= 2;
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(input);
-        out.put_u32_le(crc.sum());
-        out.put_u32_le(input.len() as u32); // ISIZE: the size modulo 2^32
-        Ok(())
-    })
 }
 
 thread_local! {
@@ -486,31 +443,5 @@ mod tests {
         assert!(matches!(decompress(Compression::Zstd, &fb, 4999), Err(Error::DecompressionLimit { .. })));
         // the usual single frame takes the one-call path
         assert_eq!(zstd_decompress_known_size(&fb, 1 << 20).as_deref(), Some(b.as_slice()));
-    }
-
-    #[test]
-    fn gzip_members_are_valid_and_the_reused_context_follows_the_level() {
-        let input = sample(70_000);
-        let mut sizes = Vec::new();
-        for level in [6, 6, 1, 9, 6] {
-            let mut out = BytesMut::new();
-            out.put_slice(b"head");
-            compress(Compression::Gzip, Some(level), &input, &mut out).unwrap();
-            assert_eq!(&out[..4], b"head", "appended after what was there");
-            let member = &out[4..];
-            let mut check = Vec::new();
-            flate2::read::GzDecoder::new(member).read_to_end(&mut check).unwrap();
-            assert_eq!(check, input, "level {level}: header, CRC and size accepted by a plain decoder");
-            assert_eq!(decompress(Compression::Gzip, member, input.len()).unwrap(), &input[..]);
-            sizes.push(member.len());
-        }
-        assert_eq!(sizes[0], sizes[1], "reset between batches: the same input, the same member");
-        assert_eq!(sizes[0], sizes[4]);
-        assert!(sizes[2] > sizes[0], "level 1 compresses less: {sizes:?}");
-        // incompressible input larger than the first guess at the output's size
-        let noise: Vec<u8> = (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        let mut out = BytesMut::new();
-        compress(Compression::Gzip, Some(9), &noise, &mut out).unwrap();
-        assert_eq!(decompress(Compression::Gzip, &out, noise.len()).unwrap(), &noise[..]);
     }
 }
