@@ -436,3 +436,91 @@ async fn max_in_flight_bounds_requests_sent_while_one_is_unanswered() {
         all_ok(futs).await;
     }
 }
+
+/// Several tasks on several threads send through a buffer far too small for them (and slow
+/// produce answers), so many records wait for memory: each task's records to a partition keep
+/// its send order, and every record is written once (the waiting queue's lock-free "anything
+/// waiting?" check must never let a record overtake one its own task queued before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_senders_through_a_full_buffer_keep_each_tasks_order() {
+    let c = cluster(1, "crowd", 2, 1).await;
+    c.inject(Fault::new(ApiKey::Produce, 30, FaultAction::Delay(Duration::from_millis(30))));
+    let p = producer(&c, &[("buffer.memory", "32768"), ("batch.size", "2048"), ("linger.ms", "1")]);
+    p.partitions_for("crowd").await.unwrap();
+    let waited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let (p, waited) = (p.clone(), waited.clone());
+            tokio::spawn(async move {
+                let mut futures = Vec::new();
+                for i in 0..3000 {
+                    let rec = ProducerRecord::new("crowd").partition(i % 2).value(format!("{t}-{i:05}"));
+                    futures.push(p.send(rec));
+                    if i % 50 == 49 {
+                        // waiting records are capped at buffer.memory too: let the sender drain
+                        let n = p.metrics().records_waiting;
+                        waited.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+                        while p.metrics().records_waiting > 0 {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                }
+                let mut last = [-1i64; 2];
+                for (i, f) in futures.into_iter().enumerate() {
+                    let m = f.await.unwrap_or_else(|e| panic!("task {t} record {i}: {e}"));
+                    let part = i % 2;
+                    assert!(
+                        m.offset > last[part],
+                        "task {t} record {i}: offset {} after {}",
+                        m.offset,
+                        last[part]
+                    );
+                    last[part] = m.offset;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(waited.load(std::sync::atomic::Ordering::Relaxed) > 32, "records waited for memory");
+    let mut total = 0;
+    for part in 0..2 {
+        let values: Vec<String> = c
+            .records("crowd", part)
+            .iter()
+            .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+            .collect();
+        total += values.len();
+        for t in 0..4 {
+            let mine: Vec<&String> = values.iter().filter(|v| v.starts_with(&format!("{t}-"))).collect();
+            let mut sorted = mine.clone();
+            sorted.sort();
+            assert_eq!(mine, sorted, "task {t}'s records in partition {part} in send order");
+        }
+    }
+    assert_eq!(total, 4 * 3000, "every record written once");
+}
+
+/// A record sent while another waits (here for its new topic's metadata) queues behind it even
+/// though it could be appended at once: `send` order is kept across the waiting queue.
+#[tokio::test]
+async fn a_record_sent_behind_a_waiting_one_waits_too() {
+    let c = TestCluster::builder()
+        .brokers(1)
+        .topic("known", 1, 1)
+        .auto_create_topics(false)
+        .start()
+        .await
+        .unwrap();
+    let p = producer(&c, &[("linger.ms", "0")]);
+    p.partitions_for("known").await.unwrap();
+    let first = p.send(ProducerRecord::new("later").value("first"));
+    let second = p.send(ProducerRecord::new("known").value("second"));
+    assert_eq!(p.metrics().records_waiting, 2, "the second record queued behind the first");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(c.records("known", 0).is_empty(), "nothing overtook the waiting record");
+    c.create_topic("later", 1, 1).unwrap();
+    first.await.unwrap();
+    assert_eq!(second.await.unwrap().offset, 0);
+}
