@@ -138,11 +138,11 @@ impl WaitingRecords {
 /// Fills slots and wakes each chunk's futures once, when the next slot is in another chunk or
 /// when this is dropped.
 #[derive(Default)]
-struct Waker {
+struct ChunkWaker {
     pending: Option<Arc<WaitChunk>>,
 }
 
-impl Waker {
+impl ChunkWaker {
     fn resolve(&mut self, slot: WaitSlot, outcome: WaitOutcome) {
         *lock(&slot.chunk.slots[slot.index]) = Some(outcome);
         if let Some(previous) = self.pending.take().filter(|p| !Arc::ptr_eq(p, &slot.chunk)) {
@@ -152,7 +152,7 @@ impl Waker {
     }
 }
 
-impl Drop for Waker {
+impl Drop for ChunkWaker {
     fn drop(&mut self) {
         if let Some(chunk) = self.pending.take() {
             chunk.notify.notify_waiters();
@@ -168,7 +168,7 @@ impl Shared {
     /// Appends waiting records in order until one still cannot go; fails expired ones.
     pub(crate) fn append_waiting(&self) {
         let mut failed: Vec<FailedHook> = Vec::new();
-        let mut waker = Waker::default();
+        let mut waker = ChunkWaker::default();
         let mut q = lock(&self.waiting.queue);
         while let Some(front) = q.records.front_mut() {
             let outcome = match self.try_append(&front.record, &mut front.hook) {
@@ -215,7 +215,7 @@ impl Shared {
     /// the record's topic.
     pub(crate) fn fail_waiting(&self, err: impl Fn(String) -> Error) {
         let mut failed: Vec<FailedHook> = Vec::new();
-        let mut waker = Waker::default();
+        let mut waker = ChunkWaker::default();
         let mut q = lock(&self.waiting.queue);
         while let Some(front) = q.records.pop_front() {
             self.waiting.len.fetch_sub(1, Ordering::AcqRel);
