@@ -147,6 +147,26 @@ pub(crate) fn by_topic<'a, V>(
     m
 }
 
+/// A leader-routed answer's per-partition results (`to_leaders`' `answer`): `read` gives each
+/// partition's index, error code and message, and its value when the code is NONE; a failed
+/// partition becomes `Error::item` naming `api` and the topic-partition.
+pub(crate) fn partition_results<P, T>(
+    api: &'static str,
+    topics: impl IntoIterator<Item = (String, Vec<P>)>,
+    read: impl Fn(P) -> (i32, i16, Option<String>, T),
+) -> Vec<(TopicPartition, Result<T>)> {
+    let mut out = Vec::new();
+    for (topic, partitions) in topics {
+        for p in partitions {
+            let (index, code, message, value) = read(p);
+            let tp = TopicPartition::new(topic.clone(), index);
+            let res = Error::item(api, tp.to_string(), code, message).map_or(Ok(value), Err);
+            out.push((tp, res));
+        }
+    }
+    out
+}
+
 /// Partition ids grouped by topic, in order.
 pub(crate) fn partition_ids_by_topic<'a>(
     tps: impl IntoIterator<Item = &'a TopicPartition>,
@@ -172,5 +192,33 @@ fn leader_may_have_moved(e: &Error) -> bool {
                 | ErrorCode::NotEnoughReplicas
         ),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_results_name_the_api_partition_and_message_of_each_failure() {
+        let topics = vec![
+            ("a".to_string(), vec![(0, 0i16, None, 10i64), (1, 3, Some("gone".to_string()), -1)]),
+            ("b".to_string(), vec![(2, 0, None, 20)]),
+        ];
+        let r = partition_results("ListOffsets", topics, |p| p);
+        let tps: Vec<String> = r.iter().map(|(tp, _)| tp.to_string()).collect();
+        assert_eq!(tps, ["a-0", "a-1", "b-2"]);
+        assert_eq!(*r[0].1.as_ref().unwrap(), 10);
+        assert_eq!(*r[2].1.as_ref().unwrap(), 20);
+        match &r[1].1 {
+            Err(Error::Item { api, item, code, message }) => {
+                assert_eq!(
+                    (*api, item.as_str(), *code),
+                    ("ListOffsets", "a-1", ErrorCode::UnknownTopicOrPartition)
+                );
+                assert_eq!(message.as_deref(), Some("gone"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -10,8 +10,8 @@ use kafka_protocol::generated::{
 };
 
 use crate::AdminClient;
-use crate::error::{Error, Result};
-use crate::leaders::by_topic;
+use crate::error::Result;
+use crate::leaders::{by_topic, partition_results};
 use crate::types::*;
 
 impl AdminClient {
@@ -47,23 +47,14 @@ impl AdminClient {
                 ..Default::default()
             },
             |r| {
-                r.topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            let tp = TopicPartition::new(t.name.clone(), p.partition_index);
-                            let res = match Error::item("ListOffsets", tp.to_string(), p.error_code, None) {
-                                Some(e) => Err(e),
-                                None => Ok(ListedOffset {
-                                    offset: p.offset,
-                                    timestamp: p.timestamp,
-                                    leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
-                                }),
-                            };
-                            (tp, res)
-                        })
-                    })
-                    .collect()
+                partition_results("ListOffsets", r.topics.into_iter().map(|t| (t.name, t.partitions)), |p| {
+                    let listed = ListedOffset {
+                        offset: p.offset,
+                        timestamp: p.timestamp,
+                        leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
+                    };
+                    (p.partition_index, p.error_code, None, listed)
+                })
             },
         )
         .await
@@ -99,17 +90,11 @@ impl AdminClient {
                 ..Default::default()
             },
             |r| {
-                r.topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            let tp = TopicPartition::new(t.name.clone(), p.partition_index);
-                            let res = Error::item("DeleteRecords", tp.to_string(), p.error_code, None)
-                                .map_or(Ok(p.low_watermark), Err);
-                            (tp, res)
-                        })
-                    })
-                    .collect()
+                partition_results(
+                    "DeleteRecords",
+                    r.topics.into_iter().map(|t| (t.name, t.partitions)),
+                    |p| (p.partition_index, p.error_code, None, p.low_watermark),
+                )
             },
         )
         .await

@@ -16,7 +16,7 @@ use kafka_protocol::generated::{
 
 use crate::AdminClient;
 use crate::error::{Error, Result};
-use crate::leaders::partition_ids_by_topic;
+use crate::leaders::{partition_ids_by_topic, partition_results};
 use crate::types::TopicPartition;
 
 /// An active producer of a partition (Java's `ProducerState`).
@@ -124,21 +124,14 @@ impl AdminClient {
                 ..Default::default()
             },
             |r| {
-                r.topics
-                    .into_iter()
-                    .flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            let tp = TopicPartition::new(t.name.clone(), p.partition_index);
-                            let item = tp.to_string();
-                            let res =
-                                match Error::item("DescribeProducers", item, p.error_code, p.error_message) {
-                                    Some(e) => Err(e),
-                                    None => Ok(p.active_producers.into_iter().map(producer_state).collect()),
-                                };
-                            (tp, res)
-                        })
-                    })
-                    .collect()
+                partition_results(
+                    "DescribeProducers",
+                    r.topics.into_iter().map(|t| (t.name, t.partitions)),
+                    |p| {
+                        let producers = p.active_producers.into_iter().map(producer_state).collect();
+                        (p.partition_index, p.error_code, p.error_message, producers)
+                    },
+                )
             },
         )
         .await
@@ -260,28 +253,19 @@ impl AdminClient {
                 },
                 |r| {
                     let markers = r.markers.into_iter().filter(|m| m.producer_id == spec.producer_id);
-                    let partitions = markers.flat_map(|m| m.topics).flat_map(|t| {
-                        t.partitions.into_iter().map(move |p| {
-                            (TopicPartition::new(t.name.clone(), p.partition_index), p.error_code)
-                        })
-                    });
-                    partitions
-                        .map(|(tp, code)| {
-                            let message = match ErrorCode::from(code) {
-                                ErrorCode::InvalidProducerEpoch => {
-                                    Some("the producer epoch is not the partition's".to_owned())
-                                }
-                                ErrorCode::TransactionCoordinatorFenced => Some(format!(
-                                    "coordinator epoch {} has been fenced",
-                                    spec.coordinator_epoch
-                                )),
-                                _ => None,
-                            };
-                            let res = Error::item("WriteTxnMarkers", tp.to_string(), code, message)
-                                .map_or(Ok(()), Err);
-                            (tp, res)
-                        })
-                        .collect()
+                    let topics = markers.flat_map(|m| m.topics).map(|t| (t.name, t.partitions));
+                    partition_results("WriteTxnMarkers", topics, |p| {
+                        let message = match ErrorCode::from(p.error_code) {
+                            ErrorCode::InvalidProducerEpoch => {
+                                Some("the producer epoch is not the partition's".to_owned())
+                            }
+                            ErrorCode::TransactionCoordinatorFenced => {
+                                Some(format!("coordinator epoch {} has been fenced", spec.coordinator_epoch))
+                            }
+                            _ => None,
+                        };
+                        (p.partition_index, p.error_code, message, ())
+                    })
                 },
             )
             .await?;

@@ -590,12 +590,7 @@ impl Consumer {
             }
         };
         for (tp, (offset, _)) in self.list_offsets(&need_reset, ts).await? {
-            let st = self.state_mut(&tp)?;
-            st.position = Some(offset);
-            st.fetch_position = Some(offset);
-            st.position_epoch = None;
-            st.fetch_epoch = None;
-            st.awaiting_validation = false;
+            self.set_position(&tp, offset, None)?;
         }
         Ok(())
     }

@@ -31,16 +31,22 @@ async fn poll_n(con: &mut Consumer, n: usize) -> Vec<ConsumerRecord> {
     out
 }
 
-#[tokio::test]
-async fn a_consumer_with_client_rack_fetches_from_its_racks_replica_and_falls_back_to_the_leader() {
-    let c = TestCluster::builder()
+/// Three brokers in three racks, leaders choosing read replicas by rack, topic `t` with one
+/// partition on all three.
+async fn rack_aware_cluster() -> TestCluster {
+    TestCluster::builder()
         .brokers(3)
         .racks(true)
         .rack_aware_replica_selector(true)
         .topic("t", 1, 3)
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_consumer_with_client_rack_fetches_from_its_racks_replica_and_falls_back_to_the_leader() {
+    let c = rack_aware_cluster().await;
     let info = c.partition("t", 0).unwrap();
     let leader = info.leader;
     let follower = info.replicas.iter().copied().find(|r| *r != leader).unwrap();
@@ -77,14 +83,7 @@ async fn a_consumer_with_client_rack_fetches_from_its_racks_replica_and_falls_ba
 
 #[tokio::test]
 async fn without_client_rack_every_fetch_goes_to_the_leader() {
-    let c = TestCluster::builder()
-        .brokers(3)
-        .racks(true)
-        .rack_aware_replica_selector(true)
-        .topic("t", 1, 3)
-        .start()
-        .await
-        .unwrap();
+    let c = rack_aware_cluster().await;
     let leader = c.partition("t", 0).unwrap().leader;
     let p = Producer::from_pairs([("bootstrap.servers", c.bootstrap_servers())]).unwrap();
     produce(&p, 0..20).await;
