@@ -445,7 +445,9 @@ mod tests {
         t.refuse.lock().unwrap().extend(["a:1".to_owned(), "b:2".to_owned()]);
         pool.connection(-2, Purpose::Admin).await.unwrap().close();
         assert!(pool.connection(-2, Purpose::Admin).await.is_err());
-        assert!(pool.connection(-1, Purpose::Admin).await.is_err());
+        // one failure each, at the same (paused) instant: the backoffs differ by their jitter
+        // only. (A second failed connect of a node would first wait out its backoff, letting
+        // the paused clock run past the others' and leaving several nodes equally dialable.)
         assert!(pool.connection(-1, Purpose::Admin).await.is_err());
         let soonest = [-1, -2, -3].into_iter().min_by_key(|n| pool.connection_delay(*n)).unwrap();
         assert_eq!(pool.least_loaded_node(), Some(soonest));
